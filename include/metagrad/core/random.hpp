@@ -1,0 +1,54 @@
+// SPDX-License-Identifier: MIT
+// Generator: a seeded 64-bit Mersenne Twister. Every random op takes one explicitly or uses the
+// thread's default generator (seeded with manual_seed), so a seed gives bit-identical results.
+#pragma once
+#include <cstdint>
+#include <cmath>
+#include <random>
+
+namespace metagrad {
+
+class Generator {
+ public:
+  explicit Generator(std::uint64_t seed = 0) : engine_(seed) {}
+  void seed(std::uint64_t s) { engine_.seed(s); }
+  std::mt19937_64& engine() { return engine_; }
+
+  /// Uniform in [0, 1) from 53 random bits (exact and portable, unlike std::uniform_real_distribution).
+  double uniform() { return static_cast<double>(engine_() >> 11) * 0x1.0p-53; }
+  /// Standard normal by Box-Muller; portable across standard libraries.
+  double normal() {
+    if (has_spare_) {
+      has_spare_ = false;
+      return spare_;
+    }
+    double u1 = 0;
+    do u1 = uniform(); while (u1 <= 0);
+    const double u2 = uniform();
+    const double r = std::sqrt(-2.0 * std::log(u1)), t = 6.283185307179586476925 * u2;
+    spare_ = r * std::sin(t);
+    has_spare_ = true;
+    return r * std::cos(t);
+  }
+  /// Uniform integer in [0, n).
+  std::uint64_t below(std::uint64_t n) {
+    // Rejection sampling keeps it unbiased and the same on every platform.
+    const std::uint64_t limit = UINT64_MAX - UINT64_MAX % n;
+    std::uint64_t v;
+    do v = engine_(); while (v >= limit);
+    return v % n;
+  }
+
+ private:
+  std::mt19937_64 engine_;
+  double spare_ = 0;
+  bool has_spare_ = false;
+};
+
+inline Generator& default_generator() {
+  thread_local Generator gen(0x5eed);
+  return gen;
+}
+inline void manual_seed(std::uint64_t seed) { default_generator() = Generator(seed); }
+
+}  // namespace metagrad

@@ -1,0 +1,104 @@
+// SPDX-License-Identifier: MIT
+// add, sub, mul, div, neg with NumPy broadcasting and scalar forms, and the C++ operators for
+// them. The operators are constrained to one element type: Tensor<float> + Tensor<double> does
+// not compile.
+#pragma once
+#include <type_traits>
+
+#include "metagrad/ops/broadcast.hpp"
+
+namespace metagrad {
+
+template <Floating T>
+Tensor<T> neg(const Tensor<T>& x) {
+  return record("neg", cpu::map_unary(x, [](const auto& a) { return -a; }), {x},
+                [](const Tensor<T>& g, BackwardContext<T>& c) { c.set(0, neg(g)); });
+}
+
+template <Floating T>
+Tensor<T> add(const Tensor<T>& a, const Tensor<T>& b) {
+  const Shape out = broadcast_shapes(a.shape(), b.shape(), "add");
+  return record("add", cpu::map_binary(a, b, out, [](const auto& x, const auto& y) { return x + y; }), {a, b},
+                [](const Tensor<T>& g, BackwardContext<T>& c) {
+                  if (c.wants(0)) c.set(0, sum_to(g, c.input(0).shape()));
+                  if (c.wants(1)) c.set(1, sum_to(g, c.input(1).shape()));
+                });
+}
+
+template <Floating T>
+Tensor<T> sub(const Tensor<T>& a, const Tensor<T>& b) {
+  const Shape out = broadcast_shapes(a.shape(), b.shape(), "sub");
+  return record("sub", cpu::map_binary(a, b, out, [](const auto& x, const auto& y) { return x - y; }), {a, b},
+                [](const Tensor<T>& g, BackwardContext<T>& c) {
+                  if (c.wants(0)) c.set(0, sum_to(g, c.input(0).shape()));
+                  if (c.wants(1)) c.set(1, neg(sum_to(g, c.input(1).shape())));
+                });
+}
+
+template <Floating T>
+Tensor<T> mul(const Tensor<T>& a, const Tensor<T>& b) {
+  const Shape out = broadcast_shapes(a.shape(), b.shape(), "mul");
+  return record("mul", cpu::map_binary(a, b, out, [](const auto& x, const auto& y) { return x * y; }), {a, b},
+                [](const Tensor<T>& g, BackwardContext<T>& c) {
+                  if (c.wants(0)) c.set(0, sum_to(mul(g, c.input(1)), c.input(0).shape()));
+                  if (c.wants(1)) c.set(1, sum_to(mul(g, c.input(0)), c.input(1).shape()));
+                });
+}
+
+template <Floating T>
+Tensor<T> div(const Tensor<T>& a, const Tensor<T>& b) {
+  const Shape out = broadcast_shapes(a.shape(), b.shape(), "div");
+  return record("div", cpu::map_binary(a, b, out, [](const auto& x, const auto& y) { return x / y; }), {a, b},
+                [](const Tensor<T>& g, BackwardContext<T>& c) {
+                  const auto& b = c.input(1);
+                  const Tensor<T> g_over_b = div(g, b);
+                  if (c.wants(0)) c.set(0, sum_to(g_over_b, c.input(0).shape()));
+                  // d(a/b)/db = -a/b^2 = -(a/b)/b; the output is a/b.
+                  if (c.wants(1)) c.set(1, neg(sum_to(mul(g_over_b, c.output()), b.shape())));
+                });
+}
+
+// ---- scalar forms: the scalar is a constant, not a graph input ----
+
+template <Floating T>
+Tensor<T> add(const Tensor<T>& a, std::type_identity_t<T> s) {
+  return record("add_scalar", cpu::map_unary(a, [s](const auto& x) { return x + s; }), {a},
+                [](const Tensor<T>& g, BackwardContext<T>& c) { c.set(0, g); });
+}
+template <Floating T>
+Tensor<T> mul(const Tensor<T>& a, std::type_identity_t<T> s) {
+  return record("mul_scalar", cpu::map_unary(a, [s](const auto& x) { return x * s; }), {a},
+                [s](const Tensor<T>& g, BackwardContext<T>& c) { c.set(0, mul(g, T(s))); });
+}
+template <Floating T>
+Tensor<T> sub(const Tensor<T>& a, std::type_identity_t<T> s) { return add(a, T(-s)); }
+template <Floating T>
+Tensor<T> sub(std::type_identity_t<T> s, const Tensor<T>& a) { return add(neg(a), T(s)); }
+template <Floating T>
+Tensor<T> div(const Tensor<T>& a, std::type_identity_t<T> s) { return mul(a, T(T(1) / s)); }
+/// s / a
+template <Floating T>
+Tensor<T> div(std::type_identity_t<T> s, const Tensor<T>& a) {
+  return record("rdiv_scalar", cpu::map_unary(a, [s](const auto& x) { return s / x; }), {a},
+                [](const Tensor<T>& g, BackwardContext<T>& c) {
+                  // d(s/a)/da = -(s/a)/a
+                  c.set(0, neg(div(mul(g, c.output()), c.input(0))));
+                });
+}
+
+// ---- operators ----
+template <Floating T> Tensor<T> operator-(const Tensor<T>& a) { return neg(a); }
+template <Floating T> Tensor<T> operator+(const Tensor<T>& a, const Tensor<T>& b) { return add(a, b); }
+template <Floating T> Tensor<T> operator-(const Tensor<T>& a, const Tensor<T>& b) { return sub(a, b); }
+template <Floating T> Tensor<T> operator*(const Tensor<T>& a, const Tensor<T>& b) { return mul(a, b); }
+template <Floating T> Tensor<T> operator/(const Tensor<T>& a, const Tensor<T>& b) { return div(a, b); }
+template <Floating T> Tensor<T> operator+(const Tensor<T>& a, std::type_identity_t<T> s) { return add(a, T(s)); }
+template <Floating T> Tensor<T> operator+(std::type_identity_t<T> s, const Tensor<T>& a) { return add(a, T(s)); }
+template <Floating T> Tensor<T> operator-(const Tensor<T>& a, std::type_identity_t<T> s) { return sub(a, T(s)); }
+template <Floating T> Tensor<T> operator-(std::type_identity_t<T> s, const Tensor<T>& a) { return sub(T(s), a); }
+template <Floating T> Tensor<T> operator*(const Tensor<T>& a, std::type_identity_t<T> s) { return mul(a, T(s)); }
+template <Floating T> Tensor<T> operator*(std::type_identity_t<T> s, const Tensor<T>& a) { return mul(a, T(s)); }
+template <Floating T> Tensor<T> operator/(const Tensor<T>& a, std::type_identity_t<T> s) { return div(a, T(s)); }
+template <Floating T> Tensor<T> operator/(std::type_identity_t<T> s, const Tensor<T>& a) { return div(T(s), a); }
+
+}  // namespace metagrad

@@ -1,0 +1,7 @@
+// SPDX-License-Identifier: MIT
+// Every op family.
+#pragma once
+#include "metagrad/ops/arithmetic.hpp"
+#include "metagrad/ops/broadcast.hpp"
+#include "metagrad/ops/reduction.hpp"
+#include "metagrad/ops/view.hpp"
