@@ -4,4 +4,5 @@
 #include "metagrad/ops/arithmetic.hpp"
 #include "metagrad/ops/broadcast.hpp"
 #include "metagrad/ops/reduction.hpp"
+#include "metagrad/ops/unary.hpp"
 #include "metagrad/ops/view.hpp"
