@@ -13,6 +13,40 @@
 
 namespace metagrad {
 
+template <Floating T>
+class Node;
+
+namespace detail {
+/// Clears a node's input tensors without recursion. Dropping a tensor drops its node, which drops
+/// its inputs, and so on: on a long chain (a deep unroll) that recursion overflows the stack.
+/// A node that is about to die is moved to a thread-local worklist instead, and the outermost
+/// call destroys the worklist in a loop, so the depth stays constant however long the graph.
+template <Floating T>
+void drop_inputs(std::vector<Tensor<T>>& inputs) noexcept {
+  thread_local std::vector<std::shared_ptr<Node<T>>> pending;
+  thread_local bool draining = false;
+  for (auto& t : inputs) {
+    const auto& impl = t.impl();
+    // Only a tensor this node holds alone dies here; a shared one keeps its node alive anyway.
+    if (impl && impl.use_count() == 1 && impl->grad_fn) {
+      try {
+        pending.push_back(std::move(impl->grad_fn));
+      } catch (...) {  // out of memory: fall back to ordinary (recursive) destruction
+      }
+    }
+  }
+  inputs.clear();
+  if (draining) return;
+  draining = true;
+  while (!pending.empty()) {
+    std::shared_ptr<Node<T>> node = std::move(pending.back());
+    pending.pop_back();
+    node.reset();  // may append that node's inputs' nodes to `pending`
+  }
+  draining = false;
+}
+}  // namespace detail
+
 /// What a backward rule sees: the inputs, the output, which input gradients are wanted, and
 /// where to put them. Rules write their results with set(i, grad) using ordinary ops.
 template <Floating T>
@@ -43,7 +77,7 @@ class Node {
     versions_.reserve(inputs_.size());
     for (const auto& t : inputs_) versions_.push_back(t.version());
   }
-  virtual ~Node() = default;
+  virtual ~Node() { detail::drop_inputs(inputs_); }
   Node(const Node&) = delete;
   Node& operator=(const Node&) = delete;
 
@@ -52,7 +86,7 @@ class Node {
   bool released() const { return released_; }
   /// Drops the saved inputs after a backward pass without retain_graph.
   void release() {
-    inputs_.clear();
+    detail::drop_inputs(inputs_);
     inputs_.shrink_to_fit();
     released_ = true;
   }

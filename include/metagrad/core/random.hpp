@@ -11,7 +11,11 @@ namespace metagrad {
 class Generator {
  public:
   explicit Generator(std::uint64_t seed = 0) : engine_(seed) {}
-  void seed(std::uint64_t s) { engine_.seed(s); }
+  /// Restarts the stream; a Box-Muller value left over from the old one is discarded.
+  void seed(std::uint64_t s) {
+    engine_.seed(s);
+    has_spare_ = false;
+  }
   std::mt19937_64& engine() { return engine_; }
 
   /// Uniform in [0, 1) from 53 random bits (exact and portable, unlike std::uniform_real_distribution).

@@ -1,15 +1,23 @@
 // SPDX-License-Identifier: MIT
-// Reductions over dims with keepdim: sum, mean. (Further reductions extend this family.)
+// Reductions over dims with keepdim: sum, mean, var, stddev, amax/amin, logsumexp, norm (L1, L2);
+// max/min along one dim with their indices; argmax/argmin. Several dims are reduced one run of
+// adjacent dims at a time, each run in a single kernel pass.
+// Gradients of the extremes are constant masks: max/min along a dim send the gradient to the
+// index they return (the first of ties, as PyTorch does); amax/amin split it evenly among ties.
 #pragma once
 #include <algorithm>
+#include <cmath>
 #include <vector>
 
+#include "metagrad/backend/cpu/softmax.hpp"
 #include "metagrad/ops/arithmetic.hpp"
+#include "metagrad/ops/unary.hpp"
 
 namespace metagrad {
 
 namespace detail {
-/// Sorted, de-duplicated, normalized dims; empty `dims` means all of them.
+/// Sorted, de-duplicated, normalized dims; empty `dims` means all of them. A rank-0 tensor has
+/// nothing to reduce: dim 0 (or -1) is accepted and the result is empty.
 inline std::vector<int> reduction_dims(std::span<const std::int64_t> dims, int rank, const char* op) {
   std::vector<int> out;
   if (dims.empty()) {
@@ -19,6 +27,7 @@ inline std::vector<int> reduction_dims(std::span<const std::int64_t> dims, int r
   for (auto d : dims) out.push_back(normalize_dim(d, rank, op));
   std::sort(out.begin(), out.end());
   check(std::adjacent_find(out.begin(), out.end()) == out.end(), op, "a dim is repeated in the reduction dims");
+  if (rank == 0) out.clear();
   return out;
 }
 
@@ -35,6 +44,59 @@ inline Shape drop_dims(const Shape& s, const std::vector<int>& dims) {
     if (std::find(dims.begin(), dims.end(), i) == dims.end()) out.push_back(s[i]);
   return out;
 }
+
+/// Number of elements each output of a reduction over `dims` combines.
+inline std::int64_t reduced_count(const Shape& s, const std::vector<int>& dims) {
+  std::int64_t n = 1;
+  for (int d : dims) n *= s[d];
+  return n;
+}
+
+/// Reduces x (detached) over `dims` with single-dim kernels `kernel(t, dim)` (keepdim), one run
+/// of adjacent dims at a time, from the last run to the first: `first` for the first run it
+/// meets, `rest` for the others. The result has the keepdim shape.
+template <Floating T, class First, class Rest>
+Tensor<T> reduce_runs(const Tensor<T>& x, const std::vector<int>& dims, First&& first, Rest&& rest) {
+  Tensor<T> r = x.detach();
+  Shape shape = x.shape();
+  bool is_first = true;
+  for (auto end = dims.rbegin(); end != dims.rend();) {
+    auto begin = end;
+    while (std::next(begin) != dims.rend() && *std::next(begin) == *begin - 1) ++begin;
+    const int lo = *begin, hi = *end;
+    std::int64_t outer = 1, extent = 1, inner = 1;
+    for (int i = 0; i < shape.rank(); ++i) (i < lo ? outer : i > hi ? inner : extent) *= shape[i];
+    const Tensor<T> slab = view_as_shape(r, Shape{outer, extent, inner});
+    r = is_first ? first(slab, 1) : rest(slab, 1);
+    for (int i = lo; i <= hi; ++i) shape[i] = 1;
+    r = view_as_shape(r, shape);
+    is_first = false;
+    end = std::next(begin);
+  }
+  return r;
+}
+
+template <Floating T>
+Tensor<T> sum_runs(const Tensor<T>& x, const std::vector<int>& dims) {
+  auto add_up = [](const Tensor<T>& t, int d) { return cpu::sum_dim(t, d, true); };
+  return reduce_runs(x, dims, add_up, add_up);
+}
+
+/// The final shape of a reduction whose keepdim result is `r`.
+template <Floating T>
+Tensor<T> finish_reduction(const Tensor<T>& r, const Shape& in, const std::vector<int>& dims, bool keepdim) {
+  return view_as_shape(r, keepdim ? keepdim_shape(in, dims) : drop_dims(in, dims));
+}
+
+/// 1 where `t` is non-zero, and t + (1 - that): a divisor that is t where t != 0 and 1 elsewhere,
+/// still differentiable in t (the mask is a constant).
+template <Floating T>
+std::pair<Tensor<T>, Tensor<T>> nonzero_and_safe(const Tensor<T>& t) {
+  Tensor<T> nonzero = cpu::map_unary(t.detach(), [](const auto& a) { return (a != T(0)).template cast<T>(); });
+  Tensor<T> fill = cpu::map_unary(nonzero, [](const auto& a) { return T(1) - a; });
+  return {nonzero, add(t, fill)};
+}
+
 }  // namespace detail
 
 /// Sum over `dims` (all when empty).
@@ -42,13 +104,7 @@ template <Floating T>
 Tensor<T> sum(const Tensor<T>& x, std::vector<std::int64_t> dims = {}, bool keepdim = false) {
   const auto ds = detail::reduction_dims(dims, x.dim(), "sum");
   const Shape kept = detail::keepdim_shape(x.shape(), ds);
-  Tensor<T> r = x.detach();
-  if (x.numel() > 0 && kept.numel() == 1 && x.dim() > 0) {
-    r = cpu::sum_dim(detail::view_as_shape(r, Shape{x.numel()}), 0, false);
-  } else {
-    for (auto it = ds.rbegin(); it != ds.rend(); ++it) r = cpu::sum_dim(r, *it, true);
-  }
-  r = detail::view_as_shape(r, keepdim ? kept : detail::drop_dims(x.shape(), ds));
+  Tensor<T> r = detail::finish_reduction(detail::sum_runs(x, ds), x.shape(), ds, keepdim);
   return record("sum", std::move(r), {x}, [kept](const Tensor<T>& g, BackwardContext<T>& c) {
     c.set(0, broadcast_to(reshape(g, kept), c.input(0).shape()));
   });
@@ -58,10 +114,224 @@ Tensor<T> sum(const Tensor<T>& x, std::vector<std::int64_t> dims = {}, bool keep
 template <Floating T>
 Tensor<T> mean(const Tensor<T>& x, std::vector<std::int64_t> dims = {}, bool keepdim = false) {
   const auto ds = detail::reduction_dims(dims, x.dim(), "mean");
-  std::int64_t count = 1;
-  for (int d : ds) count *= x.shape()[d];
+  const std::int64_t count = detail::reduced_count(x.shape(), ds);
   check(count > 0, "mean", "mean over an empty extent of shape ", x.shape());
   return mul(sum(x, std::move(dims), keepdim), T(1) / static_cast<T>(count));
+}
+
+/// Degrees of freedom var and stddev subtract from the element count: 1 is Bessel's correction
+/// (the unbiased estimate), 0 the population variance.
+struct Correction {
+  std::int64_t value = 1;
+};
+
+namespace detail {
+/// d var / dx contracted with `g_kept` (the gradient in keepdim shape): 2 (x - mean) g / (N - correction).
+template <Floating T>
+Tensor<T> var_backward(const Tensor<T>& x, const std::vector<std::int64_t>& dims, const Tensor<T>& g_kept, T denom) {
+  return mul(sub(x, mean(x, dims, true)), mul(g_kept, T(2) / denom));
+}
+
+template <Floating T>
+struct VarForward {
+  std::vector<int> dims;
+  Shape kept;
+  T denom;
+  Tensor<T> value;  // in keepdim shape
+};
+
+template <Floating T>
+VarForward<T> var_forward(const Tensor<T>& x, std::vector<std::int64_t> dims, std::int64_t correction, const char* op) {
+  VarForward<T> f;
+  f.dims = reduction_dims(dims, x.dim(), op);
+  f.kept = keepdim_shape(x.shape(), f.dims);
+  const std::int64_t count = reduced_count(x.shape(), f.dims);
+  check(count > 0, op, "reduction over an empty extent of shape ", x.shape());
+  check(count - correction > 0, op, "correction ", correction, " leaves no degrees of freedom for ", count,
+        " elements per output (input shape ", x.shape(), ")");
+  f.denom = static_cast<T>(count - correction);
+  // Two passes (mean, then squared deviations) for accuracy when the mean is large.
+  const Tensor<T> avg = cpu::map_unary(sum_runs(x, f.dims), [count](const auto& a) { return a / T(count); });
+  const Tensor<T> squares = cpu::map_binary(x, avg, x.shape(), [](const auto& a, const auto& b) { return (a - b).square(); });
+  f.value = cpu::map_unary(sum_runs(squares, f.dims), [denom = f.denom](const auto& a) { return a / denom; });
+  return f;
+}
+}  // namespace detail
+
+/// Variance over `dims` (all when empty): Σ (x - mean)² / (N - correction). N - correction must
+/// be positive (PyTorch returns NaN or inf there; here it is an error naming the shape).
+template <Floating T>
+Tensor<T> var(const Tensor<T>& x, std::vector<std::int64_t> dims, Correction correction, bool keepdim = false) {
+  auto f = detail::var_forward(x, dims, correction.value, "var");
+  const Tensor<T> out = detail::finish_reduction(f.value, x.shape(), f.dims, keepdim);
+  return record("var", out, {x},
+                [dims = std::move(dims), kept = f.kept, denom = f.denom](const Tensor<T>& g, BackwardContext<T>& c) {
+                  c.set(0, detail::var_backward(c.input(0), dims, reshape(g, kept), denom));
+                });
+}
+/// Variance, unbiased (correction 1) by default.
+template <Floating T>
+Tensor<T> var(const Tensor<T>& x, std::vector<std::int64_t> dims = {}, bool unbiased = true, bool keepdim = false) {
+  return var(x, std::move(dims), Correction{unbiased ? 1 : 0}, keepdim);
+}
+
+/// Standard deviation: sqrt(var). Where it is 0 (all reduced elements equal) its gradient is taken
+/// as 0, as in PyTorch, instead of the 0/0 of the formula.
+template <Floating T>
+Tensor<T> stddev(const Tensor<T>& x, std::vector<std::int64_t> dims, Correction correction, bool keepdim = false) {
+  auto f = detail::var_forward(x, dims, correction.value, "stddev");
+  const Tensor<T> out = detail::finish_reduction(cpu::map_unary(f.value, [](const auto& a) { return a.sqrt(); }),
+                                                 x.shape(), f.dims, keepdim);
+  return record("stddev", out, {x},
+                [dims = std::move(dims), kept = f.kept, denom = f.denom](const Tensor<T>& g, BackwardContext<T>& c) {
+                  // d sqrt(v) = dv / (2 sqrt(v)), with the division masked where sqrt(v) = 0.
+                  const auto [nonzero, safe] = detail::nonzero_and_safe(reshape(c.output(), kept));
+                  const Tensor<T> g_var = div(mul(reshape(g, kept), nonzero), mul(safe, T(2)));
+                  c.set(0, detail::var_backward(c.input(0), dims, g_var, denom));
+                });
+}
+template <Floating T>
+Tensor<T> stddev(const Tensor<T>& x, std::vector<std::int64_t> dims = {}, bool unbiased = true, bool keepdim = false) {
+  return stddev(x, std::move(dims), Correction{unbiased ? 1 : 0}, keepdim);
+}
+
+/// Values and their indices along the reduced dim, as max and min return them.
+template <Floating T>
+struct ValuesAndIndices {
+  Tensor<T> values;
+  IndexTensor indices;
+};
+
+namespace detail {
+template <bool IsMax, Floating T>
+ValuesAndIndices<T> extreme_along(const Tensor<T>& x, std::int64_t dim, bool keepdim, const char* op) {
+  const int d = normalize_dim(dim, x.dim(), op);
+  check(x.dim() == 0 || x.shape()[d] > 0, op, "cannot reduce over dim ", dim, " of extent 0 in shape ", x.shape());
+  const Shape kept = x.dim() == 0 ? Shape{} : cpu::reduced_shape(x.shape(), d, true);
+  auto values = Tensor<T>::empty(kept);
+  auto indices = IndexTensor::empty(kept);
+  cpu::extreme_dim<IsMax>(x, d, values.fresh_data(), indices.fresh_data());
+  const Shape shape = x.dim() == 0 || keepdim ? kept : cpu::reduced_shape(x.shape(), d, false);
+  Tensor<T> out = record(op, view_as_shape(values, shape), {x},
+                         [indices, d, kept](const Tensor<T>& g, BackwardContext<T>& c) {
+                           c.set(0, mul(reshape(g, kept), cpu::index_mask<T>(indices, c.input(0).shape(), d)));
+                         });
+  return {out, view_as_shape(indices, shape)};
+}
+
+template <bool IsMax, Floating T>
+Tensor<T> extreme_over(const Tensor<T>& x, std::vector<std::int64_t> dims, bool keepdim, const char* op) {
+  const auto ds = reduction_dims(dims, x.dim(), op);
+  for (int d : ds)
+    check(x.shape()[d] > 0, op, "cannot reduce over dim ", d, " of extent 0 in shape ", x.shape());
+  auto extreme = [](const Tensor<T>& t, int d) {
+    auto out = Tensor<T>::empty(cpu::reduced_shape(t.shape(), d, true));
+    cpu::extreme_dim<IsMax>(t, d, out.fresh_data(), static_cast<std::int64_t*>(nullptr));
+    return out;
+  };
+  const Tensor<T> r = reduce_runs(x, ds, extreme, extreme);
+  const Shape kept = keepdim_shape(x.shape(), ds);
+  return record(op, finish_reduction(r, x.shape(), ds, keepdim), {x},
+                [ds, kept](const Tensor<T>& g, BackwardContext<T>& c) {
+                  // Ties share the gradient equally: weight = [x == extreme] / (number of ties).
+                  const Tensor<T> x = c.input(0).detach();
+                  const Tensor<T> hit = cpu::map_binary(x, view_as_shape(c.output().detach(), kept), x.shape(),
+                                                        [](const auto& a, const auto& b) { return (a == b).template cast<T>(); });
+                  const Tensor<T> ties = sum_runs(hit, ds);
+                  const Tensor<T> weight =
+                      cpu::map_binary(hit, ties, x.shape(), [](const auto& a, const auto& b) { return a / b; });
+                  c.set(0, mul(reshape(g, kept), weight));
+                });
+}
+
+template <bool IsMax, Floating T>
+IndexTensor arg_extreme(const Tensor<T>& x, std::int64_t dim, bool keepdim, const char* op) {
+  NoGradGuard no_grad;
+  return extreme_along<IsMax>(x.detach(), dim, keepdim, op).indices;
+}
+}  // namespace detail
+
+/// The max along `dim` and its index (the first one among ties; a NaN counts as the max).
+/// The gradient flows to that index only.
+template <Floating T>
+ValuesAndIndices<T> max(const Tensor<T>& x, std::int64_t dim, bool keepdim = false) {
+  return detail::extreme_along<true>(x, dim, keepdim, "max");
+}
+/// The min along `dim` and its index (the first one among ties; a NaN counts as the min).
+template <Floating T>
+ValuesAndIndices<T> min(const Tensor<T>& x, std::int64_t dim, bool keepdim = false) {
+  return detail::extreme_along<false>(x, dim, keepdim, "min");
+}
+
+/// The max over `dims` (all when empty); ties share the gradient equally, as in PyTorch.
+template <Floating T>
+Tensor<T> amax(const Tensor<T>& x, std::vector<std::int64_t> dims = {}, bool keepdim = false) {
+  return detail::extreme_over<true>(x, std::move(dims), keepdim, "amax");
+}
+/// The min over `dims` (all when empty); ties share the gradient equally, as in PyTorch.
+template <Floating T>
+Tensor<T> amin(const Tensor<T>& x, std::vector<std::int64_t> dims = {}, bool keepdim = false) {
+  return detail::extreme_over<false>(x, std::move(dims), keepdim, "amin");
+}
+
+/// Index of the max along `dim` (the first among ties).
+template <Floating T>
+IndexTensor argmax(const Tensor<T>& x, std::int64_t dim, bool keepdim = false) {
+  return detail::arg_extreme<true>(x, dim, keepdim, "argmax");
+}
+/// Index of the max of the flattened tensor, as a rank-0 tensor.
+template <Floating T>
+IndexTensor argmax(const Tensor<T>& x) {
+  return detail::arg_extreme<true>(detail::view_as_shape(x, Shape{x.numel()}), 0, false, "argmax");
+}
+template <Floating T>
+IndexTensor argmin(const Tensor<T>& x, std::int64_t dim, bool keepdim = false) {
+  return detail::arg_extreme<false>(x, dim, keepdim, "argmin");
+}
+template <Floating T>
+IndexTensor argmin(const Tensor<T>& x) {
+  return detail::arg_extreme<false>(detail::view_as_shape(x, Shape{x.numel()}), 0, false, "argmin");
+}
+
+/// log Σ exp(x) over `dims` (all when empty), computed stably: max + log Σ exp(x - max), so
+/// logsumexp([1000, 1000]) is 1000 + log 2. Over an empty extent it is -inf.
+template <Floating T>
+Tensor<T> logsumexp(const Tensor<T>& x, std::vector<std::int64_t> dims = {}, bool keepdim = false) {
+  const auto ds = detail::reduction_dims(dims, x.dim(), "logsumexp");
+  const Shape kept = detail::keepdim_shape(x.shape(), ds);
+  auto lse = [](const Tensor<T>& t, int d) { return cpu::logsumexp_dim(t, d, true); };
+  const Tensor<T> r = detail::reduce_runs(x, ds, lse, lse);
+  return record("logsumexp", detail::finish_reduction(r, x.shape(), ds, keepdim), {x},
+                [kept](const Tensor<T>& g, BackwardContext<T>& c) {
+                  // d/dx = exp(x - logsumexp(x)), the softmax over the reduced dims.
+                  c.set(0, mul(reshape(g, kept), exp(sub(c.input(0), reshape(c.output(), kept)))));
+                });
+}
+
+/// The p-norm over `dims` (all when empty), p = 1 or 2. Gradients: sign(x) for p = 1 (0 at 0);
+/// x / ||x|| for p = 2, and 0 where the norm is 0 (the minimum-norm subgradient, as in PyTorch).
+template <Floating T>
+Tensor<T> norm(const Tensor<T>& x, double p = 2, std::vector<std::int64_t> dims = {}, bool keepdim = false) {
+  check(p == 1 || p == 2, "norm", "p = ", p, " is not supported (only 1 and 2), for input of shape ", x.shape());
+  const auto ds = detail::reduction_dims(dims, x.dim(), "norm");
+  const Shape kept = detail::keepdim_shape(x.shape(), ds);
+  auto add_up = [](const Tensor<T>& t, int d) { return cpu::sum_dim(t, d, true); };
+  if (p == 1) {
+    auto abs_sum = [](const Tensor<T>& t, int d) { return cpu::abs_sum_dim(t, d, true); };
+    const Tensor<T> r = detail::reduce_runs(x, ds, abs_sum, add_up);
+    return record("norm_l1", detail::finish_reduction(r, x.shape(), ds, keepdim), {x},
+                  [kept](const Tensor<T>& g, BackwardContext<T>& c) {
+                    const Tensor<T> sign = cpu::map_unary(c.input(0).detach(), [](const auto& a) { return a.sign(); });
+                    c.set(0, mul(reshape(g, kept), sign));
+                  });
+  }
+  auto squares = [](const Tensor<T>& t, int d) { return cpu::squared_norm_dim(t, d, true); };
+  const Tensor<T> r = cpu::map_unary(detail::reduce_runs(x, ds, squares, add_up), [](const auto& a) { return a.sqrt(); });
+  return record("norm_l2", detail::finish_reduction(r, x.shape(), ds, keepdim), {x},
+                [kept](const Tensor<T>& g, BackwardContext<T>& c) {
+                  const auto [nonzero, safe] = detail::nonzero_and_safe(reshape(c.output(), kept));
+                  c.set(0, mul(c.input(0), div(mul(reshape(g, kept), nonzero), safe)));
+                });
 }
 
 }  // namespace metagrad

@@ -1,20 +1,111 @@
 // SPDX-License-Identifier: MIT
-// Element-wise unary ops. Each backward rule is written with ops (often reusing the output), so
-// it differentiates again; masks such as relu's step are constants of the backward pass.
+// Element-wise unary ops and activations. Each backward rule is written with ops (often reusing
+// the output), so it differentiates again. At a kink (abs, relu, leaky_relu, elu, clamp) the
+// derivative is a constant mask computed inside the rule, with PyTorch's value at the kink.
+//
+// The activations that dominate MLPs (relu, tanh, sigmoid, softplus, gelu) route their backward
+// through a fused op such as tanh_backward(g, y): one pass, no temporaries. A fused op is itself
+// differentiable (its own rule is written with ops), so the create_graph path stays exact; this
+// is PyTorch's sigmoid_backward design.
 #pragma once
 #include <cmath>
+#include <limits>
+#include <numbers>
+#include <optional>
+#include <type_traits>
 
+#include "metagrad/core/creation.hpp"
 #include "metagrad/ops/arithmetic.hpp"
+#include "metagrad/ops/compare.hpp"
 
 namespace metagrad {
 
+enum class GeluApproximate { none, tanh };
+
 namespace detail {
-/// 1 where x > 0, else 0: the (constant) derivative of relu.
 template <Floating T>
-Tensor<T> positive_mask(const Tensor<T>& x) {
-  return cpu::map_unary(x, [](const auto& a) { return (a > T(0)).template cast<T>(); });
+void check_same_shape(const Tensor<T>& g, const Tensor<T>& x, const char* op) {
+  check(g.shape() == x.shape(), op, "the gradient of shape ", g.shape(), " does not match the input of shape ", x.shape());
 }
+/// A constant mask over x: `f(x)` evaluated without recording.
+template <Floating T, class F>
+Tensor<T> mask_of(const Tensor<T>& x, F&& f) {
+  return cpu::map_unary(x, std::forward<F>(f));
+}
+inline constexpr double kInvSqrt2Pi = 0.5 * std::numbers::inv_sqrtpi * std::numbers::sqrt2;  // 1/sqrt(2π)
 }  // namespace detail
+
+// ---- fused first-order backward ops ----
+
+/// g * (x > 0): relu's input gradient in one pass.
+template <Floating T>
+Tensor<T> relu_backward(const Tensor<T>& g, const Tensor<T>& x) {
+  detail::check_same_shape(g, x, "relu_backward");
+  auto out = cpu::map_binary_same_shape(g, x, [](const auto& gv, const auto& xv) {
+    return cpu::select(cpu::compare<cpu::Compare::gt>(xv, T(0)), gv, T(0));
+  });
+  return record("relu_backward", std::move(out), {g, x}, [](const Tensor<T>& u, BackwardContext<T>& c) {
+    // Linear in g. The x-derivative is zero almost everywhere; it is left unset rather than a
+    // tensor of zeros, so the engine does not walk a zero gradient back through x's graph.
+    if (c.wants(0)) c.set(0, relu_backward(u, c.input(1)));
+  });
+}
+
+/// g * (1 - y²) for y = tanh(x): tanh's input gradient in one pass.
+template <Floating T>
+Tensor<T> tanh_backward(const Tensor<T>& g, const Tensor<T>& y) {
+  detail::check_same_shape(g, y, "tanh_backward");
+  auto out = cpu::map_binary_same_shape(g, y, [](const auto& gv, const auto& yv) { return gv * (T(1) - yv * yv); });
+  return record("tanh_backward", std::move(out), {g, y}, [](const Tensor<T>& u, BackwardContext<T>& c) {
+    const auto &g = c.input(0), &y = c.input(1);
+    if (c.wants(0)) c.set(0, tanh_backward(u, y));
+    if (c.wants(1)) c.set(1, mul(mul(u, g), mul(y, T(-2))));
+  });
+}
+
+/// g * y * (1 - y) for y = sigmoid(x): sigmoid's input gradient in one pass.
+template <Floating T>
+Tensor<T> sigmoid_backward(const Tensor<T>& g, const Tensor<T>& y) {
+  detail::check_same_shape(g, y, "sigmoid_backward");
+  auto out = cpu::map_binary_same_shape(g, y, [](const auto& gv, const auto& yv) { return gv * (yv * (T(1) - yv)); });
+  return record("sigmoid_backward", std::move(out), {g, y}, [](const Tensor<T>& u, BackwardContext<T>& c) {
+    const auto &g = c.input(0), &y = c.input(1);
+    if (c.wants(0)) c.set(0, sigmoid_backward(u, y));
+    if (c.wants(1)) c.set(1, mul(mul(u, g), add(mul(y, T(-2)), T(1))));  // d/dy y(1-y) = 1 - 2y
+  });
+}
+
+template <Floating T>
+Tensor<T> sigmoid(const Tensor<T>& x);
+
+/// g * sigmoid(beta x) where beta x <= threshold, else g: softplus's input gradient in one pass.
+template <Floating T>
+Tensor<T> softplus_backward(const Tensor<T>& g, const Tensor<T>& x, std::type_identity_t<T> beta,
+                            std::type_identity_t<T> threshold) {
+  detail::check_same_shape(g, x, "softplus_backward");
+  auto out = cpu::map_binary_same_shape(g, x, [beta, threshold](const auto& gv, const auto& xv) {
+    const auto z = xv * beta;
+    return cpu::select(cpu::compare<cpu::Compare::gt>(z, threshold), gv, gv / (T(1) + (-z).exp()));
+  });
+  return record("softplus_backward", std::move(out), {g, x},
+                [beta, threshold](const Tensor<T>& u, BackwardContext<T>& c) {
+                  const auto &g = c.input(0), &x = c.input(1);
+                  if (c.wants(0)) c.set(0, softplus_backward(u, x, T(beta), T(threshold)));
+                  if (c.wants(1)) {
+                    // d/dx sigmoid(beta x) = beta s (1 - s), and 0 on the linear part.
+                    const auto beta_below = detail::mask_of(x, [beta, threshold](const auto& a) {
+                      return cpu::select(cpu::compare<cpu::Compare::gt>(a * beta, threshold), T(0), beta);
+                    });
+                    c.set(1, sigmoid_backward(mul(mul(u, g), beta_below), sigmoid(mul(x, T(beta)))));
+                  }
+                });
+}
+
+/// g * gelu'(x), exact (erf) or with the tanh approximation: gelu's input gradient in one pass.
+template <Floating T>
+Tensor<T> gelu_backward(const Tensor<T>& g, const Tensor<T>& x, GeluApproximate approximate = GeluApproximate::none);
+
+// ---- elementary functions ----
 
 template <Floating T>
 Tensor<T> exp(const Tensor<T>& x) {
@@ -26,6 +117,13 @@ template <Floating T>
 Tensor<T> log(const Tensor<T>& x) {
   return record("log", cpu::map_unary(x, [](const auto& a) { return a.log(); }), {x},
                 [](const Tensor<T>& g, BackwardContext<T>& c) { c.set(0, div(g, c.input(0))); });
+}
+
+/// log(1 + x), accurate for small x.
+template <Floating T>
+Tensor<T> log1p(const Tensor<T>& x) {
+  return record("log1p", cpu::map_unary(x, [](const auto& a) { return a.log1p(); }), {x},
+                [](const Tensor<T>& g, BackwardContext<T>& c) { c.set(0, div(g, add(c.input(0), T(1)))); });
 }
 
 template <Floating T>
@@ -41,27 +139,190 @@ Tensor<T> sqrt(const Tensor<T>& x) {
 }
 
 template <Floating T>
+Tensor<T> pow(const Tensor<T>& x, std::type_identity_t<T> p);
+
+/// 1 / sqrt(x), computed as exactly that (two correctly rounded operations, as PyTorch does)
+/// rather than with the rsqrt instruction's Newton refinement.
+template <Floating T>
+Tensor<T> rsqrt(const Tensor<T>& x) {
+  return record("rsqrt", cpu::map_unary(x, [](const auto& a) { return a.sqrt().inverse(); }), {x},
+                [](const Tensor<T>& g, BackwardContext<T>& c) {
+                  c.set(0, mul(mul(g, T(-0.5)), pow(c.output(), T(3))));  // d/dx x^-1/2 = -1/2 y³
+                });
+}
+
+/// x ** p for a constant exponent. Exponents PyTorch special-cases (0, 1, ±1/2, -1, 2, 3, -2)
+/// take the same exact paths; others use the vectorised pow (NaN for x < 0 and non-integer p).
+template <Floating T>
+Tensor<T> pow(const Tensor<T>& x, std::type_identity_t<T> p) {
+  auto out = [&] {
+    if (p == T(0)) return full_like(x, T(1));
+    if (p == T(1)) return cpu::map_unary(x, [](const auto& a) { return a; });
+    if (p == T(2)) return cpu::map_unary(x, [](const auto& a) { return a.square(); });
+    if (p == T(3)) return cpu::map_unary(x, [](const auto& a) { return a.cube(); });
+    if (p == T(0.5)) return cpu::map_unary(x, [](const auto& a) { return a.sqrt(); });
+    if (p == T(-0.5)) return cpu::map_unary(x, [](const auto& a) { return a.sqrt().inverse(); });
+    if (p == T(-1)) return cpu::map_unary(x, [](const auto& a) { return a.inverse(); });
+    if (p == T(-2)) return cpu::map_unary(x, [](const auto& a) { return a.square().inverse(); });
+    return cpu::map_unary(x, [p](const auto& a) { return a.pow(T(p)); });
+  }();
+  return record("pow", std::move(out), {x}, [p](const Tensor<T>& g, BackwardContext<T>& c) {
+    // p = 0 has a zero gradient even where x^-1 would be infinite (as in PyTorch).
+    if (p == T(0)) c.set(0, zeros_like(c.input(0)));
+    else c.set(0, mul(g, mul(pow(c.input(0), T(p - 1)), T(p))));
+  });
+}
+
+/// |x|; the gradient at 0 is 0 (sign(0)), as in PyTorch.
+template <Floating T>
+Tensor<T> abs(const Tensor<T>& x) {
+  return record("abs", cpu::map_unary(x, [](const auto& a) { return a.abs(); }), {x},
+                [](const Tensor<T>& g, BackwardContext<T>& c) { c.set(0, mul(g, sign(c.input(0)))); });
+}
+
+template <Floating T>
+Tensor<T> cos(const Tensor<T>& x);
+
+template <Floating T>
+Tensor<T> sin(const Tensor<T>& x) {
+  return record("sin", cpu::map_unary(x, [](const auto& a) { return a.sin(); }), {x},
+                [](const Tensor<T>& g, BackwardContext<T>& c) { c.set(0, mul(g, cos(c.input(0)))); });
+}
+
+template <Floating T>
+Tensor<T> cos(const Tensor<T>& x) {
+  return record("cos", cpu::map_unary(x, [](const auto& a) { return a.cos(); }), {x},
+                [](const Tensor<T>& g, BackwardContext<T>& c) { c.set(0, neg(mul(g, sin(c.input(0))))); });
+}
+
+// ---- activations ----
+
+template <Floating T>
 Tensor<T> tanh(const Tensor<T>& x) {
   return record("tanh", cpu::map_unary(x, [](const auto& a) { return a.tanh(); }), {x},
-                [](const Tensor<T>& g, BackwardContext<T>& c) {
-                  const auto& y = c.output();
-                  c.set(0, mul(g, sub(T(1), mul(y, y))));
-                });
+                [](const Tensor<T>& g, BackwardContext<T>& c) { c.set(0, tanh_backward(g, c.output())); });
 }
 
 template <Floating T>
 Tensor<T> sigmoid(const Tensor<T>& x) {
-  return record("sigmoid", cpu::map_unary(x, [](const auto& a) { return a.logistic(); }), {x},
-                [](const Tensor<T>& g, BackwardContext<T>& c) {
-                  const auto& y = c.output();
-                  c.set(0, mul(g, mul(y, sub(T(1), y))));
-                });
+  // 1 / (1 + exp(-x)) as PyTorch computes it: relative accuracy in both tails (Eigen's float
+  // logistic() is off by thousands of ulp for x < -8).
+  return record("sigmoid", cpu::map_unary(x, [](const auto& a) { return (T(1) + (-a).exp()).inverse(); }), {x},
+                [](const Tensor<T>& g, BackwardContext<T>& c) { c.set(0, sigmoid_backward(g, c.output())); });
+}
+
+/// max(x, 0), NaN staying NaN; the gradient at 0 is 0, as in PyTorch.
+template <Floating T>
+Tensor<T> relu(const Tensor<T>& x) {
+  return record("relu", cpu::map_unary(x, [](const auto& a) { return cpu::nan_max(a, T(0)); }),
+                {x}, [](const Tensor<T>& g, BackwardContext<T>& c) { c.set(0, relu_backward(g, c.input(0))); });
+}
+
+/// x where x > 0, else slope * x; the gradient at 0 is slope, as in PyTorch.
+template <Floating T>
+Tensor<T> leaky_relu(const Tensor<T>& x, std::type_identity_t<T> slope = T(0.01)) {
+  auto out = cpu::map_unary(x, [slope](const auto& a) { return cpu::select(cpu::compare<cpu::Compare::gt>(a, T(0)), a, a * slope); });
+  return record("leaky_relu", std::move(out), {x}, [slope](const Tensor<T>& g, BackwardContext<T>& c) {
+    c.set(0, mul(g, detail::mask_of(c.input(0), [slope](const auto& a) {
+                   return cpu::select(cpu::compare<cpu::Compare::gt>(a, T(0)), T(1), slope);
+                 })));
+  });
 }
 
 template <Floating T>
-Tensor<T> relu(const Tensor<T>& x) {
-  return record("relu", cpu::map_unary(x, [](const auto& a) { return a.max(T(0)); }), {x},
-                [](const Tensor<T>& g, BackwardContext<T>& c) { c.set(0, mul(g, detail::positive_mask(c.input(0)))); });
+Tensor<T> clamp(const Tensor<T>& x, std::optional<std::type_identity_t<T>> min, std::optional<std::type_identity_t<T>> max);
+
+/// x where x > 0, else alpha (exp(x) - 1); the gradient at 0 is alpha, as in PyTorch.
+template <Floating T>
+Tensor<T> elu(const Tensor<T>& x, std::type_identity_t<T> alpha = T(1)) {
+  auto out = cpu::map_unary(x, [alpha](const auto& a) {
+    return cpu::select(cpu::compare<cpu::Compare::gt>(a, T(0)), a, a.expm1() * alpha);
+  });
+  return record("elu", std::move(out), {x}, [alpha](const Tensor<T>& g, BackwardContext<T>& c) {
+    const auto& x = c.input(0);
+    using cpu::Compare;
+    const auto positive = detail::mask_of(x, [](const auto& a) { return cpu::compare<Compare::gt>(a, T(0)); });
+    const auto alpha_below = detail::mask_of(x, [alpha](const auto& a) {
+      return cpu::select(cpu::compare<Compare::gt>(a, T(0)), T(0), alpha);
+    });
+    // alpha exp(x) on x <= 0, from exp(min(x, 0)) so that a large positive x cannot overflow
+    // into inf * 0. (y + alpha would cancel catastrophically for very negative x.)
+    c.set(0, mul(g, add(mul(exp(clamp(x, std::nullopt, T(0))), alpha_below), positive)));
+  });
+}
+
+/// log(1 + exp(beta x)) / beta, and exactly x where beta x > threshold (as in PyTorch).
+template <Floating T>
+Tensor<T> softplus(const Tensor<T>& x, std::type_identity_t<T> beta = T(1), std::type_identity_t<T> threshold = T(20)) {
+  check(beta != T(0) && std::isfinite(beta), "softplus", "beta must be finite and non-zero, got ", beta,
+        " (input of shape ", x.shape(), ")");
+  auto out = cpu::map_unary(x, [beta, threshold](const auto& a) {
+    const auto z = a * beta;
+    return cpu::select(cpu::compare<cpu::Compare::gt>(z, threshold), a, z.exp().log1p() / beta);
+  });
+  return record("softplus", std::move(out), {x}, [beta, threshold](const Tensor<T>& g, BackwardContext<T>& c) {
+    c.set(0, softplus_backward(g, c.input(0), T(beta), T(threshold)));
+  });
+}
+
+/// x Φ(x) with Φ the standard normal CDF; GeluApproximate::tanh uses
+/// 0.5 x (1 + tanh(sqrt(2/π) (x + 0.044715 x³))), as PyTorch's approximate="tanh".
+template <Floating T>
+Tensor<T> gelu(const Tensor<T>& x, GeluApproximate approximate = GeluApproximate::none) {
+  auto out = approximate == GeluApproximate::tanh ? cpu::map_unary(x, [](const auto& a) { return cpu::gelu_tanh(a); })
+                                                  : cpu::map_unary(x, [](const auto& a) { return cpu::gelu(a); });
+  return record("gelu", std::move(out), {x}, [approximate](const Tensor<T>& g, BackwardContext<T>& c) {
+    c.set(0, gelu_backward(g, c.input(0), approximate));
+  });
+}
+
+template <Floating T>
+Tensor<T> gelu_backward(const Tensor<T>& g, const Tensor<T>& x, GeluApproximate approximate) {
+  detail::check_same_shape(g, x, "gelu_backward");
+  auto out = approximate == GeluApproximate::tanh
+                 ? cpu::map_binary_same_shape(g, x, [](const auto& gv, const auto& xv) { return gv * cpu::gelu_tanh_grad(xv); })
+                 : cpu::map_binary_same_shape(g, x, [](const auto& gv, const auto& xv) { return gv * cpu::gelu_grad(xv); });
+  return record("gelu_backward", std::move(out), {g, x}, [approximate](const Tensor<T>& u, BackwardContext<T>& c) {
+    const auto &g = c.input(0), &x = c.input(1);
+    if (c.wants(0)) c.set(0, gelu_backward(u, x, approximate));
+    if (!c.wants(1)) return;
+    const auto ug = mul(u, g);
+    const auto x2 = square(x);
+    if (approximate == GeluApproximate::tanh) {
+      // With w = beta (1 + 3 kappa x²) and t = tanh(beta (x + kappa x³)):
+      // gelu''(x) = (1 - t²) (w + 3 beta kappa x² - t x w²).
+      const T beta = T(cpu::detail::kGeluTanhBeta), kappa = T(cpu::detail::kGeluTanhKappa);
+      const auto t = tanh(mul(add(x, mul(mul(x2, x), kappa)), beta));
+      const auto w = mul(add(mul(x2, T(3) * kappa), T(1)), beta);
+      const auto inner = sub(add(w, mul(x2, T(3) * beta * kappa)), mul(mul(t, x), square(w)));
+      c.set(1, tanh_backward(mul(ug, inner), t));
+    } else {
+      // gelu''(x) = φ(x) (2 - x²) with φ(x) = exp(-x²/2) / sqrt(2π).
+      const auto pdf = mul(exp(mul(x2, T(-0.5))), T(detail::kInvSqrt2Pi));
+      c.set(1, mul(mul(ug, pdf), sub(T(2), x2)));
+    }
+  });
+}
+
+/// x limited to [min, max]; either bound may be absent. The gradient passes where
+/// min <= x <= max (bounds included, as in PyTorch). NaN stays NaN.
+template <Floating T>
+Tensor<T> clamp(const Tensor<T>& x, std::optional<std::type_identity_t<T>> min, std::optional<std::type_identity_t<T>> max) {
+  check(min || max, "clamp", "at least one of min and max must be given (input of shape ", x.shape(), ")");
+  check(!(min && std::isnan(*min)) && !(max && std::isnan(*max)), "clamp", "a bound is NaN (input of shape ", x.shape(), ")");
+  check(!(min && max) || *min <= *max, "clamp", "min ", min.value_or(0), " is greater than max ", max.value_or(0),
+        " (input of shape ", x.shape(), ")");
+  using cpu::Compare;
+  const T lo = min.value_or(-std::numeric_limits<T>::infinity());
+  const T hi = max.value_or(std::numeric_limits<T>::infinity());
+  auto out = cpu::map_unary(x, [lo, hi](const auto& a) {
+    return cpu::select(cpu::compare<Compare::lt>(a, lo), lo, cpu::select(cpu::compare<Compare::gt>(a, hi), hi, a));
+  });
+  return record("clamp", std::move(out), {x}, [lo, hi](const Tensor<T>& g, BackwardContext<T>& c) {
+    c.set(0, mul(g, detail::mask_of(c.input(0), [lo, hi](const auto& a) {
+                   return cpu::compare<Compare::ge>(a, lo) * cpu::compare<Compare::le>(a, hi);
+                 })));
+  });
 }
 
 }  // namespace metagrad

@@ -1,0 +1,270 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""Times the same workloads in metagrad and in PyTorch on this machine, in one run, alternating,
+and prints metagrad/PyTorch time ratios (below 1.0: metagrad is faster).
+
+The peer is kept at its best: PyTorch must use an optimized BLAS (Debian: libopenblas0-openmp),
+OPENBLAS_CORETYPE is removed from the environment, both sides get the same thread count and the
+same glibc allocator settings (no trimming or mmap of large blocks, which otherwise make timings
+swing), and the BLAS library PyTorch actually loaded is printed with the results.
+
+    benchmarks/compare_pytorch.py --runner build/benchmarks/metagrad_workloads [--threads 1,2]
+        [--rounds 5] [--json FILE] [--device cpu|cuda] [--workloads a,b,...]
+"""
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+
+ALLOCATOR_ENV = {"MALLOC_TRIM_THRESHOLD_": "17179869184", "MALLOC_MMAP_THRESHOLD_": "17179869184",
+                 "MALLOC_TOP_PAD_": "268435456"}
+
+
+def reexec_with_controlled_env():
+    """Restarts this script once with the allocator settings and without OPENBLAS_CORETYPE."""
+    if os.environ.get("METAGRAD_COMPARE_ENV") == "1":
+        return
+    env = dict(os.environ)
+    env.pop("OPENBLAS_CORETYPE", None)
+    env.update(ALLOCATOR_ENV)
+    env["METAGRAD_COMPARE_ENV"] = "1"
+    os.execve(sys.executable, [sys.executable] + sys.argv, env)
+
+
+reexec_with_controlled_env()
+
+import torch  # noqa: E402  (imported after the environment is fixed)
+import torch.nn.functional as F  # noqa: E402
+
+
+# ---------------------------------------------------------------- PyTorch workloads
+# Each builder returns a zero-argument step function; shapes mirror benchmarks/workloads.hpp.
+
+def mlp_params(act_hidden=256, device="cpu"):
+    g = torch.Generator().manual_seed(0)
+    sizes = [784, 256, 256, 10]
+    params = []
+    for i in range(3):
+        bound = 1.0 / sizes[i] ** 0.5
+        w = (torch.rand(sizes[i + 1], sizes[i], generator=g) * 2 - 1) * bound
+        b = (torch.rand(sizes[i + 1], generator=g) * 2 - 1) * bound
+        params += [w.to(device).requires_grad_(), b.to(device).requires_grad_()]
+    return params
+
+
+def mlp_forward(params, x, act):
+    h = x
+    for i in range(0, 6, 2):
+        h = F.linear(h, params[i], params[i + 1])
+        if i < 4:
+            h = act(h)
+    return h
+
+
+def batch(n, features, classes, device):
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(n, *features, generator=g).to(device)
+    y = torch.randint(0, classes, (n,), generator=g).to(device)
+    return x, y
+
+
+def workload_mlp_fwd_bwd(device):
+    params = mlp_params(device=device)
+    x, y = batch(128, (784,), 10, device)
+
+    def step():
+        loss = F.cross_entropy(mlp_forward(params, x, F.relu), y)
+        return torch.autograd.grad(loss, params)
+    return step
+
+
+def make_mlp_hvp(act):
+    def build(device):
+        params = mlp_params(device=device)
+        x, y = batch(128, (784,), 10, device)
+        vs = [torch.randn_like(p) for p in params]
+
+        def step():
+            loss = F.cross_entropy(mlp_forward(params, x, act), y)
+            grads = torch.autograd.grad(loss, params, create_graph=True)
+            dot = sum((g * v).sum() for g, v in zip(grads, vs))
+            return torch.autograd.grad(dot, params)
+        return step
+    return build
+
+
+def workload_rrr_step(device):
+    params = mlp_params(device=device)
+    x, y = batch(128, (784,), 10, device)
+    mask = (torch.arange(784, device=device) % 28 < 5).float().expand(128, 784).contiguous()
+    lam = 10.0
+
+    def step():
+        xg = x.detach().requires_grad_()
+        logits = mlp_forward(params, xg, F.relu)
+        logp = F.log_softmax(logits, dim=1)
+        (gx,) = torch.autograd.grad(logp.sum(), xg, create_graph=True)
+        loss = F.cross_entropy(logits, y) + lam * ((mask * gx) ** 2).sum()
+        return torch.autograd.grad(loss, params)
+    return step
+
+
+def workload_cnn_hvp(device, n=64):
+    g = torch.Generator().manual_seed(0)
+
+    def u(*shape, fan_in):
+        b = 1.0 / fan_in ** 0.5
+        return ((torch.rand(*shape, generator=g) * 2 - 1) * b).to(device).requires_grad_()
+    params = [u(16, 1, 5, 5, fan_in=25), u(16, fan_in=25), u(32, 16, 5, 5, fan_in=400), u(32, fan_in=400),
+              u(10, 512, fan_in=512), u(10, fan_in=512)]
+    x, y = batch(n, (1, 28, 28), 10, device)
+    vs = [torch.randn_like(p) for p in params]
+
+    def forward(p):
+        h = F.max_pool2d(F.relu(F.conv2d(x, p[0], p[1])), 2)
+        h = F.max_pool2d(F.relu(F.conv2d(h, p[2], p[3])), 2)
+        return F.linear(h.flatten(1), p[4], p[5])
+
+    def step():
+        loss = F.cross_entropy(forward(params), y)
+        grads = torch.autograd.grad(loss, params, create_graph=True)
+        dot = sum((gg * v).sum() for gg, v in zip(grads, vs))
+        return torch.autograd.grad(dot, params)
+    return step
+
+
+def workload_gemm_1024(device):
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(1024, 1024, generator=g).to(device)
+    b = torch.randn(1024, 1024, generator=g).to(device)
+    return lambda: a @ b
+
+
+WORKLOADS = {
+    "mlp_fwd_bwd": workload_mlp_fwd_bwd,
+    "mlp_hvp_relu": make_mlp_hvp(F.relu),
+    "mlp_hvp_softplus": make_mlp_hvp(F.softplus),
+    "rrr_step": workload_rrr_step,
+    "cnn_hvp": workload_cnn_hvp,
+    "gemm_1024": workload_gemm_1024,
+}
+FLOPS = {"gemm_1024": 2 * 1024 ** 3}
+
+
+def time_torch(step, iters, warmup, device):
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    for _ in range(warmup):
+        step()
+    sync()
+    samples = []
+    for _ in range(iters):
+        t0 = time.perf_counter()
+        step()
+        sync()
+        samples.append((time.perf_counter() - t0) * 1e3)
+    return statistics.median(samples)
+
+
+def time_metagrad(runner, name, threads, iters, warmup, device):
+    cmd = [runner, "--workload", name, "--threads", str(threads), "--iters", str(iters), "--warmup", str(warmup),
+           "--device", device]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])["median_ms"]
+
+
+# ---------------------------------------------------------------- machine description
+
+def loaded_blas():
+    """The BLAS/LAPACK shared objects this process actually mapped (after a matmul)."""
+    torch.randn(64, 64) @ torch.randn(64, 64)
+    libs = set()
+    with open("/proc/self/maps") as maps:
+        for line in maps:
+            path = line.split()[-1]
+            if any(k in path for k in ("blas", "lapack", "mkl")):
+                libs.add(path)
+    return sorted(libs)
+
+
+def machine(threads, device):
+    cpu = platform.processor()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    info = {
+        "cpu": cpu,
+        "logical_cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torch_blas_loaded": loaded_blas(),
+        "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE", "(unset)"),
+        "allocator_env": {k: os.environ.get(k) for k in ALLOCATOR_ENV},
+        "threads": threads,
+        "device": device,
+    }
+    if device == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(0)
+        info["cuda"] = torch.version.cuda
+    return info
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runner", required=True, help="path to the metagrad_workloads program")
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--rounds", type=int, default=5, help="alternating rounds; the median is reported")
+    ap.add_argument("--iters", type=int, default=20)
+    ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    ap.add_argument("--workloads", default=",".join(WORKLOADS))
+    ap.add_argument("--json", help="write the results here")
+    args = ap.parse_args()
+
+    threads = [int(t) for t in args.threads.split(",")]
+    names = [w for w in args.workloads.split(",") if w]
+    unknown = [w for w in names if w not in WORKLOADS]
+    if unknown:
+        sys.exit(f"unknown workloads: {unknown}; known: {list(WORKLOADS)}")
+    torch.set_num_interop_threads(1)
+    info = machine(threads, args.device)
+    print("machine:", json.dumps(info, indent=1))
+    if not any("openblas" in lib or "mkl" in lib for lib in info["torch_blas_loaded"]):
+        print("WARNING: PyTorch is not using an optimized BLAS; install libopenblas0-openmp", file=sys.stderr)
+
+    rows = []
+    print(f"\n{'workload':<18} {'threads':>7} {'metagrad ms':>12} {'pytorch ms':>11} {'ratio':>7}")
+    for name in names:
+        for n in threads:
+            torch.set_num_threads(n)
+            step = WORKLOADS[name](args.device)
+            ours, theirs = [], []
+            for _ in range(args.rounds):
+                ours.append(time_metagrad(args.runner, name, n, args.iters, args.warmup, args.device))
+                theirs.append(time_torch(step, args.iters, args.warmup, args.device))
+            m, p = statistics.median(ours), statistics.median(theirs)
+            row = {"name": name, "threads": n, "metagrad_ms": round(m, 4), "pytorch_ms": round(p, 4),
+                   "ratio": round(m / p, 3)}
+            if name in FLOPS:
+                row["metagrad_gflops"] = round(FLOPS[name] / m / 1e6, 1)
+                row["pytorch_gflops"] = round(FLOPS[name] / p / 1e6, 1)
+            rows.append(row)
+            print(f"{name:<18} {n:>7} {m:>12.3f} {p:>11.3f} {m / p:>7.2f}", flush=True)
+
+    if args.json:
+        tmp = args.json + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump({"machine": info, "workloads": rows}, f, indent=1)
+        os.replace(tmp, args.json)
+
+
+if __name__ == "__main__":
+    main()

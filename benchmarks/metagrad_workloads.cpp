@@ -1,0 +1,53 @@
+// SPDX-License-Identifier: MIT
+// Times one workload from workloads.hpp and prints one JSON line; compare_pytorch.py calls it
+// alternately with the PyTorch version of the same workload.
+#include <algorithm>
+#include <chrono>
+#include <iostream>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "metagrad/backend/cpu/parallel.hpp"
+#include "workloads.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{"Time one metagrad benchmark workload"};
+  std::string name, device = "cpu";
+  int threads = 1, iters = 20, warmup = 5;
+  app.add_option("--workload", name, "workload name")->required();
+  app.add_option("--threads", threads, "CPU threads");
+  app.add_option("--iters", iters, "timed iterations");
+  app.add_option("--warmup", warmup, "untimed iterations first");
+  app.add_option("--device", device, "cpu (cuda comes with the CUDA backend)");
+  app.add_flag_callback("--list", [] {
+    for (const auto& [n, f] : metagrad::bench::workloads()) std::cout << n << "\n";
+    std::exit(0);
+  });
+  CLI11_PARSE(app, argc, argv);
+  if (device != "cpu") {
+    std::cerr << "metagrad_workloads: device '" << device << "' is not available in this build\n";
+    return 2;
+  }
+  auto all = metagrad::bench::workloads();
+  auto it = all.find(name);
+  if (it == all.end()) {
+    std::cerr << "metagrad_workloads: unknown workload '" << name << "' (see --list)\n";
+    return 2;
+  }
+  metagrad::set_num_threads(threads);
+  auto step = it->second();
+  for (int i = 0; i < warmup; ++i) step();
+  std::vector<double> ms;
+  for (int i = 0; i < iters; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    step();
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  }
+  std::sort(ms.begin(), ms.end());
+  const double median = ms[ms.size() / 2];
+  nlohmann::json out = {{"workload", name}, {"threads", threads}, {"median_ms", median}, {"min_ms", ms.front()}};
+  if (const double f = metagrad::bench::flops(name); f > 0) out["gflops"] = f / median / 1e6;
+  std::cout << out.dump() << std::endl;
+}

@@ -1,0 +1,212 @@
+// SPDX-License-Identifier: MIT
+// GEMM on row-major buffers through Eigen. A transposed operand is read in place as the other
+// storage order, so no transpose is ever copied. Eigen's blocked kernel is called with packing
+// buffers that each thread keeps and only grows: Eigen's own product allocates them on every
+// call, and glibc then maps and unmaps (or trims) the memory each time, which made products with
+// a few hundred columns of depth 7x slower. Large products are split into column or row panels,
+// one per thread; batched products run one GEMM per batch entry, split across threads when each
+// GEMM is small.
+#pragma once
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <cstdlib>
+#include <new>
+
+#include <Eigen/Core>
+
+#include "metagrad/backend/cpu/elementwise.hpp"
+#include "metagrad/backend/cpu/parallel.hpp"
+#include "metagrad/core/tensor.hpp"
+
+namespace metagrad::cpu {
+
+template <class T>
+using RowMajorMatrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+template <class T>
+using StridedMap = Eigen::Map<RowMajorMatrix<T>, Eigen::Unaligned, Eigen::OuterStride<>>;
+template <class T>
+using ConstStridedMap = Eigen::Map<const RowMajorMatrix<T>, Eigen::Unaligned, Eigen::OuterStride<>>;
+
+/// One operand of a GEMM: a row-major matrix of `rows` x `cols` with leading dimension `ld`,
+/// used as itself or transposed.
+template <class T>
+struct GemmOperand {
+  const T* data;
+  std::int64_t rows, cols, ld;
+  bool transposed = false;
+};
+
+namespace detail {
+/// A grow-only, 64-byte aligned buffer.
+template <class T>
+class GrowBuffer {
+ public:
+  GrowBuffer() = default;
+  GrowBuffer(const GrowBuffer&) = delete;
+  GrowBuffer& operator=(const GrowBuffer&) = delete;
+  ~GrowBuffer() { std::free(data_); }
+  T* get(std::size_t n) {
+    if (n > size_) {
+      std::free(data_);
+      data_ = static_cast<T*>(std::aligned_alloc(64, (n * sizeof(T) + 63) / 64 * 64));
+      if (!data_) throw std::bad_alloc();
+      size_ = n;
+    }
+    return data_;
+  }
+
+ private:
+  T* data_ = nullptr;
+  std::size_t size_ = 0;
+};
+
+/// Eigen's cache blocking for one sequential product, with this thread's packing buffers.
+template <class T>
+class ThreadBlocking : public Eigen::internal::level3_blocking<T, T> {
+ public:
+  /// rows x cols is the (column-major) destination Eigen computes, depth the inner dimension.
+  ThreadBlocking(Eigen::Index rows, Eigen::Index cols, Eigen::Index depth) {
+    this->m_mc = rows;
+    this->m_nc = cols;
+    this->m_kc = depth;
+    Eigen::internal::computeProductBlockingSizes<T, T, 1>(this->m_kc, this->m_mc, this->m_nc, Eigen::Index(1));
+    thread_local GrowBuffer<T> packed_lhs, packed_rhs;
+    this->m_blockA = packed_lhs.get(static_cast<std::size_t>(this->m_mc * this->m_kc));
+    this->m_blockB = packed_rhs.get(static_cast<std::size_t>(this->m_kc * this->m_nc));
+  }
+};
+
+/// C += op(A) op(B) on this thread with Eigen's blocked kernel; C is row-major [n, m].
+template <class T>
+void blocked_gemm(const GemmOperand<T>& a, const GemmOperand<T>& b, std::int64_t n, std::int64_t m, std::int64_t k,
+                  T* c, std::int64_t ldc) {
+  constexpr int Row = Eigen::RowMajor, Col = Eigen::ColMajor;
+  // A row-major destination is computed by Eigen as the column-major m x n transpose.
+  ThreadBlocking<T> blocking(m, n, k);
+  const auto run = [&]<int LhsOrder, int RhsOrder>() {
+#if EIGEN_VERSION_AT_LEAST(3, 3, 90)
+    Eigen::internal::general_matrix_matrix_product<Eigen::Index, T, LhsOrder, false, T, RhsOrder, false, Row, 1>::run(
+        n, m, k, a.data, a.ld, b.data, b.ld, c, 1, ldc, T(1), blocking, nullptr);
+#else
+    Eigen::internal::general_matrix_matrix_product<Eigen::Index, T, LhsOrder, false, T, RhsOrder, false, Row>::run(
+        n, m, k, a.data, a.ld, b.data, b.ld, c, ldc, T(1), blocking, nullptr);
+#endif
+  };
+  // A transposed row-major operand is the same memory read column-major.
+  if (a.transposed) {
+    if (b.transposed) run.template operator()<Col, Col>();
+    else run.template operator()<Col, Row>();
+  } else {
+    if (b.transposed) run.template operator()<Row, Col>();
+    else run.template operator()<Row, Row>();
+  }
+}
+
+/// Below this many multiply-adds a product stays on one thread.
+inline constexpr std::int64_t kParallelGemmWork = std::int64_t{1} << 21;
+}  // namespace detail
+
+/// C[n, m] = op(A) op(B), or C += op(A) op(B) with `accumulate`; C has leading dimension ldc.
+template <class T>
+void gemm(const GemmOperand<T>& a, const GemmOperand<T>& b, T* c, std::int64_t ldc, bool accumulate = false) {
+  const std::int64_t n = a.transposed ? a.cols : a.rows, k = a.transposed ? a.rows : a.cols;
+  const std::int64_t m = b.transposed ? b.rows : b.cols;
+  if (n == 0 || m == 0) return;
+  StridedMap<T> out(c, n, m, Eigen::OuterStride<>(ldc));
+  if (!accumulate) out.setZero();
+  if (k == 0) return;
+  if (n == 1 || m == 1 || n + m + k < 20) {
+    // Matrix-vector and tiny products: Eigen's GEMV and coefficient-wise kernels allocate nothing.
+    const ConstStridedMap<T> ma(a.data, a.rows, a.cols, Eigen::OuterStride<>(a.ld));
+    const ConstStridedMap<T> mb(b.data, b.rows, b.cols, Eigen::OuterStride<>(b.ld));
+    const auto run = [&](const auto& lhs, const auto& rhs) { out.noalias() += lhs * rhs; };
+    if (a.transposed) {
+      if (b.transposed) run(ma.transpose(), mb.transpose());
+      else run(ma.transpose(), mb);
+    } else {
+      if (b.transposed) run(ma, mb.transpose());
+      else run(ma, mb);
+    }
+    return;
+  }
+  const std::int64_t threads = std::min<std::int64_t>(num_threads(), n * m * k / detail::kParallelGemmWork);
+  if (threads <= 1) {
+    detail::blocked_gemm(a, b, n, m, k, c, ldc);
+    return;
+  }
+  // One panel of C per thread, across its longer side, in multiples of 16 (Eigen's register tile).
+  const bool split_columns = m >= n;
+  const std::int64_t extent = split_columns ? m : n;
+  const std::int64_t tiles = (extent + 15) / 16;
+  parallel_for(threads, 1, [&](std::int64_t t0, std::int64_t t1) {
+    for (std::int64_t t = t0; t < t1; ++t) {
+      const std::int64_t begin = std::min(extent, tiles * t / threads * 16);
+      const std::int64_t end = std::min(extent, tiles * (t + 1) / threads * 16);
+      if (begin >= end) continue;
+      GemmOperand<T> pa = a, pb = b;
+      T* pc = c;
+      if (split_columns) {
+        // Columns [begin, end) of op(B): row offset of a transposed B, column offset otherwise.
+        pb.data += b.transposed ? begin * b.ld : begin;
+        (b.transposed ? pb.rows : pb.cols) = end - begin;
+        pc += begin;
+        detail::blocked_gemm(pa, pb, n, end - begin, k, pc, ldc);
+      } else {
+        pa.data += a.transposed ? begin : begin * a.ld;
+        (a.transposed ? pa.cols : pa.rows) = end - begin;
+        pc += begin * ldc;
+        detail::blocked_gemm(pa, pb, end - begin, m, k, pc, ldc);
+      }
+    }
+  });
+}
+
+/// A contiguous row-major matrix as a GEMM operand.
+template <class T>
+GemmOperand<T> dense(const T* data, std::int64_t rows, std::int64_t cols, bool transposed = false) {
+  return {data, rows, cols, cols, transposed};
+}
+
+namespace detail {
+/// Below this many multiply-adds per product, threads take whole products of a batch instead of
+/// sharing each one.
+inline constexpr std::int64_t kSmallGemmWork = std::int64_t{1} << 18;
+
+inline Shape matrix_batch(const Shape& s) {
+  Shape b;
+  for (int i = 0; i + 2 < s.rank(); ++i) b.push_back(s[i]);
+  return b;
+}
+}  // namespace detail
+
+/// out[i] = op(a[i]) op(b[i]) over out's batch dims (all but the last two), where a's and b's
+/// batch dims broadcast to out's. `out` is preallocated with shape [batch..., n, m].
+template <Element T>
+void batched_gemm(const Tensor<T>& a, const Tensor<T>& b, bool ta, bool tb, Tensor<T>& out) {
+  const Shape batch = detail::matrix_batch(out.shape());
+  const std::int64_t count = batch.numel();
+  const std::int64_t ar = a.size(-2), ac = a.size(-1), br = b.size(-2), bc = b.size(-1);
+  const std::int64_t n = out.size(-2), m = out.size(-1), k = ta ? ar : ac;
+  const auto sa = detail::broadcast_strides(detail::matrix_batch(a.shape()), batch);
+  const auto sb = detail::broadcast_strides(detail::matrix_batch(b.shape()), batch);
+  const T *pa = a.data(), *pb = b.data();
+  T* po = out.fresh_data();
+  const std::int64_t work = std::max<std::int64_t>(1, n * m * k);
+  const std::int64_t grain = std::max<std::int64_t>(1, detail::kSmallGemmWork / work);
+  parallel_for(count, grain, [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t i = begin; i < end; ++i) {
+      // Batch-dim offsets (in matrices) of a and b for output matrix i.
+      std::int64_t rem = i, oa = 0, ob = 0;
+      for (int d = batch.rank() - 1; d >= 0; --d) {
+        const std::int64_t idx = rem % batch[d];
+        rem /= batch[d];
+        oa += idx * sa[static_cast<std::size_t>(d)];
+        ob += idx * sb[static_cast<std::size_t>(d)];
+      }
+      gemm(dense(pa + oa * ar * ac, ar, ac, ta), dense(pb + ob * br * bc, br, bc, tb), po + i * n * m, m);
+    }
+  });
+}
+
+}  // namespace metagrad::cpu

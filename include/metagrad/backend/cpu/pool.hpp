@@ -1,0 +1,145 @@
+// SPDX-License-Identifier: MIT
+// Pooling kernels on planes (the last two dims of an [..., H, W] tensor). A pooling is described
+// per axis by its windows: for every output index, the input range it covers (already clipped to
+// the input) and the divisor of an average over it. One kernel pair (window mean and its adjoint)
+// then serves both avg_pool2d and adaptive_avg_pool2d, and max pooling scans the same windows.
+// Max pooling's gradient is a scatter-add to the argmax positions; its adjoint is a gather.
+#pragma once
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+#include "metagrad/backend/cpu/parallel.hpp"
+
+namespace metagrad::cpu {
+
+/// The pooling windows along one axis of extent `in`: output o covers [start[o], end[o]).
+struct PoolAxis {
+  std::int64_t in = 0;
+  std::vector<std::int64_t> start, end, divisor;
+  std::int64_t out() const { return static_cast<std::int64_t>(start.size()); }
+};
+
+/// Windows of a kernel sliding by `stride` over an input padded by `padding` on both sides. The
+/// divisor counts padded positions when `count_padding` (avg_pool2d's count_include_pad).
+inline PoolAxis sliding_axis(std::int64_t in, std::int64_t kernel, std::int64_t stride, std::int64_t padding,
+                             bool count_padding) {
+  PoolAxis a;
+  a.in = in;
+  const std::int64_t out = (in + 2 * padding - kernel) / stride + 1;
+  for (std::int64_t o = 0; o < out; ++o) {
+    const std::int64_t s = o * stride - padding, e = std::min(s + kernel, in + padding);
+    a.start.push_back(std::max<std::int64_t>(s, 0));
+    a.end.push_back(std::min(e, in));
+    a.divisor.push_back(count_padding ? e - s : a.end.back() - a.start.back());
+  }
+  return a;
+}
+
+/// PyTorch's adaptive windows: output o of `out` covers [floor(o*in/out), ceil((o+1)*in/out)).
+inline PoolAxis adaptive_axis(std::int64_t in, std::int64_t out) {
+  PoolAxis a;
+  a.in = in;
+  for (std::int64_t o = 0; o < out; ++o) {
+    a.start.push_back(o * in / out);
+    a.end.push_back(((o + 1) * in + out - 1) / out);
+    a.divisor.push_back(a.end.back() - a.start.back());
+  }
+  return a;
+}
+
+namespace detail {
+/// Runs fn(plane) over `planes` planes of `work` elements each, in parallel when large enough.
+template <class Fn>
+void for_each_plane(std::int64_t planes, std::int64_t work, Fn&& fn) {
+  parallel_for(planes, std::max<std::int64_t>(1, (std::int64_t{1} << 14) / std::max<std::int64_t>(work, 1)),
+               [&](std::int64_t b, std::int64_t e) {
+                 for (std::int64_t p = b; p < e; ++p) fn(p);
+               });
+}
+}  // namespace detail
+
+/// y = the maximum of x over each window; idx = its position h * W + w in the plane. Like
+/// PyTorch, the first maximum wins and a NaN is propagated.
+template <class T>
+void window_max(const T* x, const PoolAxis& ah, const PoolAxis& aw, std::int64_t planes, T* y, std::int64_t* idx) {
+  const std::int64_t in_plane = ah.in * aw.in, out_plane = ah.out() * aw.out();
+  detail::for_each_plane(planes, in_plane, [&](std::int64_t p) {
+    const T* xp = x + p * in_plane;
+    T* yp = y + p * out_plane;
+    std::int64_t* ip = idx + p * out_plane;
+    for (std::int64_t oh = 0; oh < ah.out(); ++oh)
+      for (std::int64_t ow = 0; ow < aw.out(); ++ow) {
+        T best = -std::numeric_limits<T>::infinity();
+        std::int64_t at = ah.start[oh] * aw.in + aw.start[ow];
+        for (std::int64_t h = ah.start[oh]; h < ah.end[oh]; ++h)
+          for (std::int64_t w = aw.start[ow]; w < aw.end[ow]; ++w) {
+            const T v = xp[h * aw.in + w];
+            if (v > best || std::isnan(v)) {
+              best = v;
+              at = h * aw.in + w;
+            }
+          }
+        yp[oh * aw.out() + ow] = best;
+        ip[oh * aw.out() + ow] = at;
+      }
+  });
+}
+
+/// y = the mean of x over each window (its sum over the window's divisor).
+template <class T>
+void window_mean(const T* x, const PoolAxis& ah, const PoolAxis& aw, std::int64_t planes, T* y) {
+  const std::int64_t in_plane = ah.in * aw.in, out_plane = ah.out() * aw.out();
+  detail::for_each_plane(planes, in_plane, [&](std::int64_t p) {
+    const T* xp = x + p * in_plane;
+    T* yp = y + p * out_plane;
+    for (std::int64_t oh = 0; oh < ah.out(); ++oh)
+      for (std::int64_t ow = 0; ow < aw.out(); ++ow) {
+        T s = 0;
+        for (std::int64_t h = ah.start[oh]; h < ah.end[oh]; ++h)
+          for (std::int64_t w = aw.start[ow]; w < aw.end[ow]; ++w) s += xp[h * aw.in + w];
+        yp[oh * aw.out() + ow] = s / static_cast<T>(ah.divisor[oh] * aw.divisor[ow]);
+      }
+  });
+}
+
+/// dx = the adjoint of window_mean applied to g: each g spread evenly (by the same divisor) over
+/// its window, overlapping windows adding up.
+template <class T>
+void window_mean_adjoint(const T* g, const PoolAxis& ah, const PoolAxis& aw, std::int64_t planes, T* dx) {
+  const std::int64_t in_plane = ah.in * aw.in, out_plane = ah.out() * aw.out();
+  detail::for_each_plane(planes, in_plane, [&](std::int64_t p) {
+    const T* gp = g + p * out_plane;
+    T* dp = dx + p * in_plane;
+    std::fill_n(dp, in_plane, T(0));
+    for (std::int64_t oh = 0; oh < ah.out(); ++oh)
+      for (std::int64_t ow = 0; ow < aw.out(); ++ow) {
+        const T v = gp[oh * aw.out() + ow] / static_cast<T>(ah.divisor[oh] * aw.divisor[ow]);
+        for (std::int64_t h = ah.start[oh]; h < ah.end[oh]; ++h)
+          for (std::int64_t w = aw.start[ow]; w < aw.end[ow]; ++w) dp[h * aw.in + w] += v;
+      }
+  });
+}
+
+/// dx[plane, idx[plane, k]] += g[plane, k], with dx zeroed first (planes of in_plane elements).
+template <class T>
+void plane_scatter_add(const T* g, const std::int64_t* idx, std::int64_t planes, std::int64_t out_plane,
+                       std::int64_t in_plane, T* dx) {
+  detail::for_each_plane(planes, in_plane, [&](std::int64_t p) {
+    T* dp = dx + p * in_plane;
+    std::fill_n(dp, in_plane, T(0));
+    for (std::int64_t k = 0; k < out_plane; ++k) dp[idx[p * out_plane + k]] += g[p * out_plane + k];
+  });
+}
+
+/// y[plane, k] = x[plane, idx[plane, k]].
+template <class T>
+void plane_gather(const T* x, const std::int64_t* idx, std::int64_t planes, std::int64_t out_plane,
+                  std::int64_t in_plane, T* y) {
+  detail::for_each_plane(planes, out_plane, [&](std::int64_t p) {
+    for (std::int64_t k = 0; k < out_plane; ++k) y[p * out_plane + k] = x[p * in_plane + idx[p * out_plane + k]];
+  });
+}
+
+}  // namespace metagrad::cpu

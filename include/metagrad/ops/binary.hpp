@@ -1,0 +1,143 @@
+// SPDX-License-Identifier: MIT
+// Binary element-wise ops with NumPy broadcasting: pow, maximum, minimum and where, with scalar
+// forms. (add, sub, mul, div live in arithmetic.hpp.) Gradients follow PyTorch's conventions at
+// the awkward points: maximum/minimum split a tie 0.5/0.5, pow's gradients are 0 rather than
+// NaN where the exponent is 0 or the base is 0.
+#pragma once
+#include <algorithm>
+#include <cmath>
+#include <type_traits>
+
+#include "metagrad/ops/unary.hpp"
+
+namespace metagrad {
+
+namespace detail {
+/// NumPy broadcasting of three shapes; the error names all three.
+inline Shape broadcast_shapes(const Shape& a, const Shape& b, const Shape& c, const char* op) {
+  const int r = std::max({a.rank(), b.rank(), c.rank()});
+  Shape out;
+  for (int i = 0; i < r; ++i) {
+    std::int64_t d = 1;
+    bool ok = true;
+    for (const Shape* s : {&a, &b, &c}) {
+      const int j = i - (r - s->rank());
+      const std::int64_t e = j >= 0 ? (*s)[j] : 1;
+      if (e != 1 && d != 1 && e != d) ok = false;
+      if (e != 1) d = e;
+    }
+    check(ok, op, "shapes ", a, ", ", b, " and ", c, " cannot be broadcast together (dim ", i, ")");
+    out.push_back(d);
+  }
+  return out;
+}
+
+/// The share of maximum's (Loses = lt) or minimum's (Loses = gt) gradient that goes to x against
+/// y: 1 where x wins, 0.5 at a tie, 0 where x loses; 1 to both sides where one is NaN. These are
+/// PyTorch's weights.
+template <cpu::Compare Loses, Floating T>
+Tensor<T> extremum_share(const Tensor<T>& x, const Tensor<T>& y, const Shape& out) {
+  return cpu::map_binary(x, y, out, [](const auto& xv, const auto& yv) {
+    return (T(1) - cpu::compare<Loses>(xv, yv)) - T(0.5) * cpu::compare<cpu::Compare::eq>(xv, yv);
+  });
+}
+
+template <cpu::Compare Loses, Floating T>
+void extremum_backward(const Tensor<T>& g, BackwardContext<T>& c) {
+  const auto &a = c.input(0), &b = c.input(1);
+  if (c.wants(0)) c.set(0, sum_to(mul(g, extremum_share<Loses>(a, b, g.shape())), a.shape()));
+  if (c.wants(1)) c.set(1, sum_to(mul(g, extremum_share<Loses>(b, a, g.shape())), b.shape()));
+}
+}  // namespace detail
+
+// ---- where ----
+
+/// cond != 0 ? a : b element-wise, with cond, a and b broadcast together. cond is a constant
+/// mask (from gt(), eq(), ...): it is not differentiated, even if it requires grad.
+template <Floating T>
+Tensor<T> where(const Tensor<T>& cond, const Tensor<T>& a, const Tensor<T>& b) {
+  const Shape out = detail::broadcast_shapes(cond.shape(), a.shape(), b.shape(), "where");
+  auto r = cpu::map_ternary(cond, a, b, out, [](const auto& m, const auto& x, const auto& y) { return cpu::select(m, x, y); });
+  return record("where", std::move(r), {a, b}, [mask = cond.detach()](const Tensor<T>& g, BackwardContext<T>& c) {
+    if (c.wants(0)) c.set(0, sum_to(where(mask, g, scalar_tensor<T>(0)), c.input(0).shape()));
+    if (c.wants(1)) c.set(1, sum_to(where(mask, scalar_tensor<T>(0), g), c.input(1).shape()));
+  });
+}
+template <Floating T>
+Tensor<T> where(const Tensor<T>& cond, const Tensor<T>& a, std::type_identity_t<T> b) {
+  return where(cond, a, scalar_tensor<T>(b));
+}
+template <Floating T>
+Tensor<T> where(const Tensor<T>& cond, std::type_identity_t<T> a, const Tensor<T>& b) {
+  return where(cond, scalar_tensor<T>(a), b);
+}
+
+// ---- maximum, minimum ----
+
+/// The larger of a and b (NaN if either is NaN). The gradient goes to the larger side; a tie
+/// splits it 0.5/0.5, as in PyTorch.
+template <Floating T>
+Tensor<T> maximum(const Tensor<T>& a, const Tensor<T>& b) {
+  const Shape out = broadcast_shapes(a.shape(), b.shape(), "maximum");
+  return record("maximum", cpu::map_binary(a, b, out, [](const auto& x, const auto& y) { return cpu::nan_max(x, y); }),
+                {a, b}, [](const Tensor<T>& g, BackwardContext<T>& c) { detail::extremum_backward<cpu::Compare::lt>(g, c); });
+}
+
+/// The smaller of a and b (NaN if either is NaN). The gradient goes to the smaller side; a tie
+/// splits it 0.5/0.5, as in PyTorch.
+template <Floating T>
+Tensor<T> minimum(const Tensor<T>& a, const Tensor<T>& b) {
+  const Shape out = broadcast_shapes(a.shape(), b.shape(), "minimum");
+  return record("minimum", cpu::map_binary(a, b, out, [](const auto& x, const auto& y) { return cpu::nan_min(x, y); }),
+                {a, b}, [](const Tensor<T>& g, BackwardContext<T>& c) { detail::extremum_backward<cpu::Compare::gt>(g, c); });
+}
+
+/// maximum(x, s) for a constant s: a tie with s also gets half the gradient (unlike clamp,
+/// whose bounds pass it whole).
+template <Floating T>
+Tensor<T> maximum(const Tensor<T>& x, std::type_identity_t<T> s) { return maximum(x, scalar_tensor<T>(s)); }
+template <Floating T>
+Tensor<T> maximum(std::type_identity_t<T> s, const Tensor<T>& x) { return maximum(scalar_tensor<T>(s), x); }
+template <Floating T>
+Tensor<T> minimum(const Tensor<T>& x, std::type_identity_t<T> s) { return minimum(x, scalar_tensor<T>(s)); }
+template <Floating T>
+Tensor<T> minimum(std::type_identity_t<T> s, const Tensor<T>& x) { return minimum(scalar_tensor<T>(s), x); }
+
+// ---- pow ----
+
+/// a ** b element-wise. The gradient with respect to b is a^b log(a), real only for a > 0 (NaN
+/// where a < 0); where a == 0 and b >= 0 it is 0, and the gradient with respect to a is 0 where
+/// b == 0, as in PyTorch.
+template <Floating T>
+Tensor<T> pow(const Tensor<T>& a, const Tensor<T>& b) {
+  const Shape out = broadcast_shapes(a.shape(), b.shape(), "pow");
+  return record("pow", cpu::map_binary(a, b, out, [](const auto& x, const auto& y) { return x.pow(y); }), {a, b},
+                [](const Tensor<T>& g, BackwardContext<T>& c) {
+                  const auto &a = c.input(0), &b = c.input(1);
+                  if (c.wants(0)) {
+                    const auto ga = mul(g, mul(b, pow(a, sub(b, T(1)))));
+                    c.set(0, sum_to(where(eq(b, T(0)), T(0), ga), a.shape()));
+                  }
+                  if (c.wants(1)) {
+                    const auto zero_base = cpu::map_binary(a, b, g.shape(), [](const auto& x, const auto& y) {
+                      return cpu::compare<cpu::Compare::eq>(x, T(0)) * cpu::compare<cpu::Compare::ge>(y, T(0));
+                    });
+                    const auto gb = mul(mul(g, c.output()), log(a));
+                    c.set(1, sum_to(where(zero_base, T(0), gb), b.shape()));
+                  }
+                });
+}
+
+/// s ** x for a constant base s. The gradient s^x log(s) is real for s > 0; for s == 0 it is 0
+/// where x >= 0, as in PyTorch.
+template <Floating T>
+Tensor<T> pow(std::type_identity_t<T> s, const Tensor<T>& x) {
+  const T base = s;
+  return record("pow_scalar_base", cpu::map_unary(x, [base](const auto& a) { return Eigen::pow(base, a); }), {x},
+                [base](const Tensor<T>& g, BackwardContext<T>& c) {
+                  const auto gx = mul(mul(g, c.output()), T(std::log(base)));
+                  c.set(0, base == T(0) ? where(ge(c.input(0), T(0)), T(0), gx) : gx);
+                });
+}
+
+}  // namespace metagrad

@@ -1,0 +1,159 @@
+// SPDX-License-Identifier: MIT
+// conv2d and conv_transpose2d with PyTorch semantics (NCHW, no groups), built as a closed family
+// of three bilinear primitives. With B(x, w, g) = <conv2d(x, w), g>:
+//   conv2d(x, w)                      = ∂B/∂g
+//   conv2d_input_grad(g, w, x_shape)  = ∂B/∂x  (which is also conv_transpose2d)
+//   conv2d_weight_grad(x, g, w_shape) = ∂B/∂w
+// Each primitive is a partial derivative of the same trilinear form, so the derivative of any of
+// them is again one of the three, and the family differentiates to any order.
+#pragma once
+#include <ostream>
+
+#include "metagrad/backend/cpu/conv.hpp"
+#include "metagrad/ops/arithmetic.hpp"
+#include "metagrad/ops/reduction.hpp"
+
+namespace metagrad {
+
+/// A pair of extents (height, width); a single integer means the same for both.
+struct Size2d {
+  std::int64_t h = 0, w = 0;
+  constexpr Size2d(std::int64_t both) : h(both), w(both) {}  // NOLINT: implicit on purpose, like PyTorch's int args
+  constexpr Size2d(std::int64_t height, std::int64_t width) : h(height), w(width) {}
+  friend std::ostream& operator<<(std::ostream& os, const Size2d& s) { return os << "(" << s.h << ", " << s.w << ")"; }
+};
+
+template <Floating T>
+Tensor<T> conv2d_input_grad(const Tensor<T>& grad_output, const Tensor<T>& weight, const Shape& input_shape,
+                            Size2d stride = 1, Size2d padding = 0, Size2d dilation = 1);
+template <Floating T>
+Tensor<T> conv2d_weight_grad(const Tensor<T>& input, const Tensor<T>& grad_output, const Shape& weight_shape,
+                             Size2d stride = 1, Size2d padding = 0, Size2d dilation = 1);
+
+namespace detail {
+struct ConvParams {
+  Size2d stride, padding, dilation;
+};
+
+/// Checks a convolution of an input of shape x with a weight of shape w and returns its geometry.
+inline cpu::ConvGeometry conv_geometry(const Shape& x, const Shape& w, const ConvParams& p, const char* op) {
+  check(x.rank() == 4, op, "input must be 4-D [N, C, H, W], got ", x);
+  check(w.rank() == 4, op, "weight must be 4-D [out, in, kh, kw], got ", w);
+  check(x[1] == w[1], op, "input ", x, " has ", x[1], " channels but weight ", w, " expects ", w[1]);
+  check(p.stride.h >= 1 && p.stride.w >= 1, op, "stride ", p.stride, " must be positive");
+  check(p.dilation.h >= 1 && p.dilation.w >= 1, op, "dilation ", p.dilation, " must be positive");
+  check(p.padding.h >= 0 && p.padding.w >= 0, op, "padding ", p.padding, " must be non-negative");
+  check(w[2] >= 1 && w[3] >= 1, op, "weight ", w, " has an empty kernel");
+  const auto axis = [&](std::int64_t in, std::int64_t k, std::int64_t s, std::int64_t pad, std::int64_t d) {
+    cpu::ConvAxis a{in, k, s, pad, d, 0};
+    const std::int64_t span = d * (k - 1) + 1;
+    check(span <= in + 2 * pad, op, "kernel of weight ", w, " (spanning ", span, " with dilation ", d,
+          ") is larger than the padded input ", in + 2 * pad, " of input ", x);
+    a.out = (in + 2 * pad - span) / s + 1;
+    return a;
+  };
+  cpu::ConvGeometry g;
+  g.batch = x[0];
+  g.in_channels = x[1];
+  g.out_channels = w[0];
+  g.h = axis(x[2], w[2], p.stride.h, p.padding.h, p.dilation.h);
+  g.w = axis(x[3], w[3], p.stride.w, p.padding.w, p.dilation.w);
+  return g;
+}
+
+inline Shape conv_output_shape(const cpu::ConvGeometry& g) { return Shape{g.batch, g.out_channels, g.h.out, g.w.out}; }
+
+/// The gradient of a convolution's output must have the output's shape.
+inline void check_grad_output(const Shape& grad, const cpu::ConvGeometry& g, const Shape& x, const Shape& w,
+                              const char* op) {
+  check(grad == conv_output_shape(g), op, "grad_output ", grad, " does not match the output ", conv_output_shape(g),
+        " of a convolution of input ", x, " with weight ", w);
+}
+}  // namespace detail
+
+/// 2-D convolution (cross-correlation, as in PyTorch): x [N, C, H, W], weight [O, C, kh, kw],
+/// optional bias [O]; the result is [N, O, OH, OW].
+template <Floating T>
+Tensor<T> conv2d(const Tensor<T>& x, const Tensor<T>& weight, const Tensor<T>& bias = {}, Size2d stride = 1,
+                 Size2d padding = 0, Size2d dilation = 1) {
+  const detail::ConvParams p{stride, padding, dilation};
+  const auto g = detail::conv_geometry(x.shape(), weight.shape(), p, "conv2d");
+  const bool with_bias = bias.defined();
+  check(!with_bias || bias.shape() == Shape{g.out_channels}, "conv2d", "bias ", with_bias ? bias.shape().str() : "",
+        " does not match weight ", weight.shape());
+  auto y = Tensor<T>::empty(detail::conv_output_shape(g));
+  cpu::conv2d_forward(x.data(), weight.data(), with_bias ? bias.data() : nullptr, y.fresh_data(), g);
+  auto rule = [p, with_bias](const Tensor<T>& gy, BackwardContext<T>& c) {
+    const auto &x = c.input(0), &w = c.input(1);
+    if (c.wants(0)) c.set(0, conv2d_input_grad(gy, w, x.shape(), p.stride, p.padding, p.dilation));
+    if (c.wants(1)) c.set(1, conv2d_weight_grad(x, gy, w.shape(), p.stride, p.padding, p.dilation));
+    if (with_bias && c.wants(2)) c.set(2, sum(gy, {0, 2, 3}));
+  };
+  if (with_bias) return record("conv2d", std::move(y), {x, weight, bias}, std::move(rule));
+  return record("conv2d", std::move(y), {x, weight}, std::move(rule));
+}
+
+/// The adjoint of conv2d in its input: the gradient of <conv2d(x, weight), grad_output> with
+/// respect to x, for x of shape input_shape. Bilinear in (grad_output, weight).
+template <Floating T>
+Tensor<T> conv2d_input_grad(const Tensor<T>& grad_output, const Tensor<T>& weight, const Shape& input_shape,
+                            Size2d stride, Size2d padding, Size2d dilation) {
+  const detail::ConvParams p{stride, padding, dilation};
+  const auto g = detail::conv_geometry(input_shape, weight.shape(), p, "conv2d_input_grad");
+  detail::check_grad_output(grad_output.shape(), g, input_shape, weight.shape(), "conv2d_input_grad");
+  auto dx = Tensor<T>::empty(input_shape);
+  cpu::conv2d_input_grad(grad_output.data(), weight.data(), dx.fresh_data(), g);
+  return record("conv2d_input_grad", std::move(dx), {grad_output, weight}, [p](const Tensor<T>& u, BackwardContext<T>& c) {
+    // <conv2d_input_grad(g, w), u> = B(u, w, g).
+    const auto &gy = c.input(0), &w = c.input(1);
+    if (c.wants(0)) c.set(0, conv2d(u, w, {}, p.stride, p.padding, p.dilation));
+    if (c.wants(1)) c.set(1, conv2d_weight_grad(u, gy, w.shape(), p.stride, p.padding, p.dilation));
+  });
+}
+
+/// The adjoint of conv2d in its weight: the gradient of <conv2d(input, w), grad_output> with
+/// respect to w, for w of shape weight_shape. Bilinear in (input, grad_output).
+template <Floating T>
+Tensor<T> conv2d_weight_grad(const Tensor<T>& input, const Tensor<T>& grad_output, const Shape& weight_shape,
+                             Size2d stride, Size2d padding, Size2d dilation) {
+  const detail::ConvParams p{stride, padding, dilation};
+  const auto g = detail::conv_geometry(input.shape(), weight_shape, p, "conv2d_weight_grad");
+  detail::check_grad_output(grad_output.shape(), g, input.shape(), weight_shape, "conv2d_weight_grad");
+  auto dw = Tensor<T>::empty(weight_shape);
+  cpu::conv2d_weight_grad(input.data(), grad_output.data(), dw.fresh_data(), g);
+  return record("conv2d_weight_grad", std::move(dw), {input, grad_output}, [p](const Tensor<T>& u, BackwardContext<T>& c) {
+    // <conv2d_weight_grad(x, g), u> = B(x, u, g).
+    const auto &x = c.input(0), &gy = c.input(1);
+    if (c.wants(0)) c.set(0, conv2d_input_grad(gy, u, x.shape(), p.stride, p.padding, p.dilation));
+    if (c.wants(1)) c.set(1, conv2d(x, u, {}, p.stride, p.padding, p.dilation));
+  });
+}
+
+/// Transposed convolution (PyTorch semantics): x [N, Cin, H, W], weight [Cin, Cout, kh, kw],
+/// optional bias [Cout]; the result is [N, Cout, (H-1)*stride - 2*padding + dilation*(kh-1) +
+/// output_padding + 1, ...]. It is conv2d_input_grad at that output shape.
+template <Floating T>
+Tensor<T> conv_transpose2d(const Tensor<T>& x, const Tensor<T>& weight, const Tensor<T>& bias = {}, Size2d stride = 1,
+                           Size2d padding = 0, Size2d output_padding = 0, Size2d dilation = 1) {
+  const char* op = "conv_transpose2d";
+  check(x.dim() == 4, op, "input must be 4-D [N, C, H, W], got ", x.shape());
+  check(weight.dim() == 4, op, "weight must be 4-D [in, out, kh, kw], got ", weight.shape());
+  check(x.size(1) == weight.size(0), op, "input ", x.shape(), " has ", x.size(1), " channels but weight ",
+        weight.shape(), " expects ", weight.size(0));
+  // A larger output_padding would make the result more than the adjoint of one conv2d.
+  check(output_padding.h >= 0 && output_padding.w >= 0 && output_padding.h < stride.h && output_padding.w < stride.w,
+        op, "output_padding ", output_padding, " must be non-negative and smaller than stride ", stride);
+  const auto extent = [](std::int64_t in, std::int64_t s, std::int64_t p, std::int64_t d, std::int64_t k, std::int64_t extra) {
+    return (in - 1) * s - 2 * p + d * (k - 1) + extra + 1;
+  };
+  const Shape out{x.size(0), weight.size(1), extent(x.size(2), stride.h, padding.h, dilation.h, weight.size(2), output_padding.h),
+                  extent(x.size(3), stride.w, padding.w, dilation.w, weight.size(3), output_padding.w)};
+  check(out[2] >= 1 && out[3] >= 1, op, "input ", x.shape(), " with weight ", weight.shape(), ", padding ", padding,
+        " gives an empty output ", out);
+  check(!bias.defined() || bias.shape() == Shape{out[1]}, op, "bias ", bias.defined() ? bias.shape().str() : "",
+        " does not match weight ", weight.shape());
+  auto y = conv2d_input_grad(x, weight, out, stride, padding, dilation);
+  return bias.defined() ? add(y, reshape(bias, Shape{1, out[1], 1, 1})) : y;
+}
+
+}  // namespace metagrad

@@ -1,0 +1,62 @@
+// SPDX-License-Identifier: MIT
+// softmax and log_softmax along a dim. The forward passes are fused, stable kernels
+// (backend/cpu/softmax.hpp). Each backward pass is one fused kernel too, wrapped as an op of
+// (g, y) -- softmax_backward, log_softmax_backward -- whose own rule is written in ops, so the
+// first order costs one pass over the data and every higher order still works.
+#pragma once
+#include "metagrad/backend/cpu/softmax.hpp"
+#include "metagrad/ops/reduction.hpp"
+#include "metagrad/ops/unary.hpp"
+
+namespace metagrad {
+
+namespace detail {
+
+/// The vjp of softmax at its output y: y * (g - Σ_dim g*y).
+template <Floating T>
+Tensor<T> softmax_backward(const Tensor<T>& g, const Tensor<T>& y, int dim) {
+  return record("softmax_backward", cpu::softmax_backward_dim(g, y, dim), {g, y},
+                [dim](const Tensor<T>& u, BackwardContext<T>& c) {
+                  const auto& g = c.input(0);
+                  const auto& y = c.input(1);
+                  // Linear in g with a symmetric Jacobian, so its vjp in g is itself at (u, y).
+                  if (c.wants(0)) c.set(0, softmax_backward(u, y, dim));
+                  // In y: u * (g - Σ g*y) - g * Σ u*y.
+                  if (c.wants(1))
+                    c.set(1, sub(mul(u, sub(g, sum(mul(g, y), {dim}, true))), mul(g, sum(mul(u, y), {dim}, true))));
+                });
+}
+
+/// The vjp of log_softmax at its output y: g - exp(y) * Σ_dim g.
+template <Floating T>
+Tensor<T> log_softmax_backward(const Tensor<T>& g, const Tensor<T>& y, int dim) {
+  return record("log_softmax_backward", cpu::log_softmax_backward_dim(g, y, dim), {g, y},
+                [dim](const Tensor<T>& u, BackwardContext<T>& c) {
+                  const Tensor<T> p = exp(c.input(1));
+                  // In g: u - Σ u*p; in y: -u * p * Σ g.
+                  if (c.wants(0)) c.set(0, sub(u, sum(mul(u, p), {dim}, true)));
+                  if (c.wants(1)) c.set(1, neg(mul(mul(u, p), sum(c.input(0), {dim}, true))));
+                });
+}
+
+}  // namespace detail
+
+/// exp(x) / Σ exp(x) along `dim` (negative counts from the end).
+template <Floating T>
+Tensor<T> softmax(const Tensor<T>& x, std::int64_t dim) {
+  const int d = normalize_dim(dim, x.dim(), "softmax");
+  return record("softmax", cpu::softmax_dim<cpu::SoftmaxKind::softmax>(x, d), {x},
+                [d](const Tensor<T>& g, BackwardContext<T>& c) { c.set(0, detail::softmax_backward(g, c.output(), d)); });
+}
+
+/// x - log Σ exp(x) along `dim`, without forming softmax (exact for very negative outputs).
+template <Floating T>
+Tensor<T> log_softmax(const Tensor<T>& x, std::int64_t dim) {
+  const int d = normalize_dim(dim, x.dim(), "log_softmax");
+  return record("log_softmax", cpu::softmax_dim<cpu::SoftmaxKind::log_softmax>(x, d), {x},
+                [d](const Tensor<T>& g, BackwardContext<T>& c) {
+                  c.set(0, detail::log_softmax_backward(g, c.output(), d));
+                });
+}
+
+}  // namespace metagrad

@@ -1,0 +1,116 @@
+// SPDX-License-Identifier: MIT
+#include <cmath>
+#include <limits>
+
+#include "metagrad/ops/softmax.hpp"
+#include "op_table.hpp"
+#include "test_util.hpp"
+
+using namespace metagrad;
+using metagrad::testing::allclose;
+using metagrad::testing::OpRow;
+using V = std::vector<Tensor<double>>;
+
+namespace {
+/// softmax along `dim` of a rank-2 double tensor, one slice at a time in long double.
+Tensor<double> reference_softmax(const Tensor<double>& x, int dim, bool log) {
+  auto out = Tensor<double>::empty(x.shape());
+  const std::int64_t rows = x.shape()[0], cols = x.shape()[1];
+  const std::int64_t slices = dim == 0 ? cols : rows, n = dim == 0 ? rows : cols;
+  for (std::int64_t s = 0; s < slices; ++s) {
+    auto index = [&](std::int64_t k) { return dim == 0 ? k * cols + s : s * cols + k; };
+    long double total = 0;
+    for (std::int64_t k = 0; k < n; ++k) total += std::exp(static_cast<long double>(x.data()[index(k)]));
+    for (std::int64_t k = 0; k < n; ++k) {
+      const long double v = x.data()[index(k)];
+      out.fresh_data()[index(k)] = static_cast<double>(log ? v - std::log(total) : std::exp(v) / total);
+    }
+  }
+  return out;
+}
+}  // namespace
+
+TEST_SUITE("ops.softmax") {
+  TEST_CASE("ops.softmax: op table; log_softmax to order 3") {
+    const std::vector<OpRow> rows = {
+        {"softmax dim -1", {{3, 5}}, [](const V& a) { return softmax(a[0], -1); }, 3},
+        {"softmax dim 0", {{3, 5}}, [](const V& a) { return softmax(a[0], 0); }},
+        {"softmax middle dim", {{2, 3, 4}}, [](const V& a) { return softmax(a[0] * a[0], 1); }},
+        {"log_softmax dim -1", {{3, 5}}, [](const V& a) { return log_softmax(a[0], -1); }, 3},
+        {"log_softmax dim 0", {{3, 5}}, [](const V& a) { return log_softmax(a[0], 0); }, 3},
+        {"log_softmax middle dim", {{2, 3, 4}}, [](const V& a) { return log_softmax(a[0], 1); }},
+        // The fused backward ops as functions of (g, y) for any y, not only a softmax output.
+        {"softmax_backward", {{3, 4}, {3, 4}}, [](const V& a) { return detail::softmax_backward(a[0], a[1], 1); }},
+        {"log_softmax_backward dim 0", {{3, 4}, {3, 4}},
+         [](const V& a) { return detail::log_softmax_backward(a[0], a[1], 0); }},
+    };
+    metagrad::testing::check_op_table(rows);
+  }
+
+  TEST_CASE("ops.softmax: values against hand computations") {
+    const auto x = tensor<double>({1, 2, 3});
+    const double z = std::exp(1.0) + std::exp(2.0) + std::exp(3.0);
+    CHECK(allclose(softmax(x, 0), tensor<double>({std::exp(1.0) / z, std::exp(2.0) / z, std::exp(3.0) / z}), 1e-16, 1e-15));
+    CHECK(allclose(log_softmax(x, 0), tensor<double>({1 - std::log(z), 2 - std::log(z), 3 - std::log(z)}), 1e-16, 1e-15));
+    // A rank-0 tensor is one slice of one element.
+    CHECK(softmax(scalar_tensor<double>(7.0), 0).item() == 1.0);
+  }
+
+  TEST_CASE("ops.softmax: along dim 0, the last dim and a wide non-last dim, against a long double reference") {
+    Generator gen(21);
+    for (const Shape& shape : {Shape{5, 3}, Shape{4, 300}, Shape{7, 1}, Shape{1, 6}}) {
+      const auto x = randn<double>(shape, gen, 0.0, 3.0);
+      for (int dim : {0, 1}) {
+        INFO("shape ", shape, " dim ", dim);
+        CHECK(allclose(softmax(x, dim), reference_softmax(x, dim, false), 1e-16, 1e-14));
+        CHECK(allclose(log_softmax(x, dim), reference_softmax(x, dim, true), 1e-14, 1e-14));
+        CHECK(allclose(softmax(x, dim - 2), softmax(x, dim), 0, 0));
+      }
+    }
+  }
+
+  TEST_CASE("ops.softmax: stable at extreme inputs, float and double") {
+    const auto big = tensor<double>({1000, 1000, 0});
+    CHECK(allclose(softmax(big, 0), tensor<double>({0.5, 0.5, 0.0}), 0, 1e-15));
+    CHECK(allclose(log_softmax(big, 0), tensor<double>({-std::log(2.0), -std::log(2.0), -1000 - std::log(2.0)}), 0, 1e-15));
+    // log_softmax never forms softmax, so a tiny probability keeps its exact logarithm.
+    const auto lf = cpu::softmax_dim<cpu::SoftmaxKind::log_softmax>(tensor<float>({0, -200}), 0);
+    CHECK(lf(1) == -200.0f);
+    const auto sf = cpu::softmax_dim<cpu::SoftmaxKind::softmax>(tensor<float>({100, 100, 100, 100}), 0);
+    CHECK(sf.to_vector() == std::vector<float>{0.25f, 0.25f, 0.25f, 0.25f});
+    // An all -inf slice has no defined softmax: NaN, as in PyTorch.
+    const double inf = std::numeric_limits<double>::infinity();
+    CHECK(std::isnan(softmax(tensor<double>({-inf, -inf}), 0)(0)));
+    CHECK(softmax(tensor<double>({-inf, 0}), 0).to_vector() == std::vector<double>{0, 1});
+  }
+
+  TEST_CASE("ops.softmax: fused backward kernels equal the composed rules") {
+    Generator gen(8);
+    const Shape shape{3, 4, 5};
+    for (int dim : {0, 1, 2}) {
+      INFO("dim ", dim);
+      const auto x = randn<double>(shape, gen), g = randn<double>(shape, gen);
+      const auto y = softmax(x, dim), ly = log_softmax(x, dim);
+      const auto composed = mul(y, sub(g, sum(mul(g, y), {dim}, true)));
+      CHECK(allclose(detail::softmax_backward(g, y, dim), composed, 1e-15, 1e-13));
+      const auto composed_log = sub(g, mul(exp(ly), sum(g, {dim}, true)));
+      CHECK(allclose(detail::log_softmax_backward(g, ly, dim), composed_log, 1e-15, 1e-13));
+    }
+  }
+
+  TEST_CASE("ops.softmax: gradient through the graph equals the analytic Jacobian product") {
+    auto x = tensor<double>({{0.5, -1.0, 2.0}}).requires_grad_();
+    const auto w = tensor<double>({{1.0, 2.0, 3.0}});
+    const auto p = softmax(x, 1);
+    const auto g = grad(sum(mul(p, w)), x);
+    // d/dx Σ w p = p * (w - Σ w p)
+    const double wp = p(0, 0) * 1 + p(0, 1) * 2 + p(0, 2) * 3;
+    CHECK(allclose(g, tensor<double>({{p(0, 0) * (1 - wp), p(0, 1) * (2 - wp), p(0, 2) * (3 - wp)}}), 1e-16, 1e-14));
+  }
+
+  TEST_CASE("ops.softmax: bad dim names the op and the rank") {
+    const auto x = ones<double>(Shape{2, 3});
+    METAGRAD_CHECK_ERROR(softmax(x, 2), "softmax", "dim 2", "rank 2");
+    METAGRAD_CHECK_ERROR(log_softmax(x, -3), "log_softmax", "dim -3", "rank 2");
+  }
+}
