@@ -23,7 +23,7 @@ for a in "$@"; do [[ $a == --out || $a == --out=* ]] && has_out=true; done
 $has_out || args+=(--out "$root/out/$job")
 
 echo "==> [packages] checking the Debian packages the build needs"
-ensure_packages cmake ninja-build g++ ccache libeigen3-dev nlohmann-json3-dev libcli11-dev
+ensure_packages cmake ninja-build g++ ccache libeigen3-dev nlohmann-json3-dev libcli11-dev zlib1g-dev libstb-dev
 
 echo "==> [build] Release build of examples/$job in $build"
 launcher=()

@@ -87,9 +87,13 @@ Tensor<T> abs_sum_dim(const Tensor<T>& x, int dim, bool keepdim) {
 }
 
 namespace detail {
-/// Max (IsMax) or min of a run that propagates NaN, vectorised.
+/// Max (IsMax) or min of a run that propagates NaN. Eigen's NaN-propagating reduction is 3x
+/// slower than its plain one, so that runs only when x - x shows a NaN or an infinity.
 template <bool IsMax, class Run>
 auto nan_extreme(const Run& run) {
+  const auto fast = IsMax ? run.maxCoeff() : run.minCoeff();
+  if (!std::isnan((run - run).sum())) [[likely]]
+    return fast;
   if constexpr (IsMax) return run.template maxCoeff<Eigen::PropagateNaN>();
   else return run.template minCoeff<Eigen::PropagateNaN>();
 }
