@@ -42,38 +42,44 @@ inline std::vector<Tensor<double>> fresh_leaves(const std::vector<Tensor<double>
   return out;
 }
 
-/// The first-order check of f at xs; appends failures to `report`.
+/// The first-order check of f at xs; appends failures to `report`. Each perturbed input is
+/// evaluated once for all outputs, so a check costs 2·(input elements) calls of f plus one vjp
+/// per output element.
 inline bool check_first_order(const TensorFn& f, const std::vector<Tensor<double>>& xs, const GradcheckOptions& o,
                               int order, std::ostringstream& report) {
   auto leaves = fresh_leaves(xs);
   const auto ys = f(leaves);
-  bool ok = true;
-  int failures = 0;
+  // Analytical rows: rows[j][k][i] is d ys[j][k] / d xs[i], one vjp per output element.
+  std::vector<std::vector<std::vector<Tensor<double>>>> rows(ys.size());
   for (std::size_t j = 0; j < ys.size(); ++j) {
     const auto& y = ys[j];
-    // Analytical rows: one vjp per output element.
-    std::vector<std::vector<Tensor<double>>> rows(static_cast<std::size_t>(y.numel()));
+    rows[j].resize(static_cast<std::size_t>(y.numel()));
+    if (!y.requires_grad()) continue;
     for (std::int64_t k = 0; k < y.numel(); ++k) {
-      if (!y.requires_grad()) continue;
       auto e = zeros<double>(y.shape());
       e.fresh_data()[k] = 1;
       GradOptions<double> go;
       go.grad_outputs = {e};
       go.retain_graph = true;
       go.allow_unused = true;
-      rows[static_cast<std::size_t>(k)] =
+      rows[j][static_cast<std::size_t>(k)] =
           grad<double>(std::span<const Tensor<double>>(&y, 1), std::span<const Tensor<double>>(leaves), go);
     }
-    // Numerical columns, one input element at a time.
-    for (std::size_t i = 0; i < xs.size(); ++i) {
-      for (std::int64_t p = 0; p < xs[i].numel(); ++p) {
-        auto plus = fresh_leaves(xs), minus = fresh_leaves(xs);
-        plus[i].fresh_data()[p] += o.eps;
-        minus[i].fresh_data()[p] -= o.eps;
-        const auto yp = f(plus)[j], ym = f(minus)[j];
-        for (std::int64_t k = 0; k < y.numel(); ++k) {
+  }
+  // Numerical columns, one input element at a time.
+  bool ok = true;
+  int failures = 0;
+  for (std::size_t i = 0; i < xs.size(); ++i) {
+    for (std::int64_t p = 0; p < xs[i].numel(); ++p) {
+      auto plus = fresh_leaves(xs), minus = fresh_leaves(xs);
+      plus[i].fresh_data()[p] += o.eps;
+      minus[i].fresh_data()[p] -= o.eps;
+      const auto yps = f(plus), yms = f(minus);
+      for (std::size_t j = 0; j < ys.size(); ++j) {
+        const auto &yp = yps[j], &ym = yms[j];
+        for (std::int64_t k = 0; k < ys[j].numel(); ++k) {
           const double numeric = (yp.data()[k] - ym.data()[k]) / (2 * o.eps);
-          const auto& row = rows[static_cast<std::size_t>(k)];
+          const auto& row = rows[j][static_cast<std::size_t>(k)];
           const double analytic = !row.empty() && row[i].defined() ? row[i].data()[p] : 0.0;
           if (!std::isfinite(analytic) || std::abs(analytic - numeric) > o.atol + o.rtol * std::abs(numeric)) {
             ok = false;
