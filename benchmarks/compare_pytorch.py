@@ -32,7 +32,15 @@ def reexec_with_controlled_env():
     env.pop("OPENBLAS_CORETYPE", None)
     env.update(ALLOCATOR_ENV)
     env["METAGRAD_COMPARE_ENV"] = "1"
-    os.execve(sys.executable, [sys.executable] + sys.argv, env)
+    os.execve(torch_interpreter(), [torch_interpreter()] + sys.argv, env)
+
+
+def torch_interpreter():
+    """This interpreter if it can import torch, else Debian's /usr/bin/python3 (python3-torch)."""
+    import importlib.util
+    if importlib.util.find_spec("torch") is not None or not os.path.exists("/usr/bin/python3"):
+        return sys.executable
+    return "/usr/bin/python3"
 
 
 reexec_with_controlled_env()
@@ -144,6 +152,41 @@ def workload_gemm_1024(device):
     return lambda: a @ b
 
 
+def make_meta_step(k):
+    """Mirrors benchmarks/meta_step.hpp: d outer / d phi through k inner SGD steps of a 784-128-10
+    student whose inner loss sees the inputs weighted per feature by w = 784 * softmax(phi)."""
+    def build(device):
+        g = torch.Generator().manual_seed(0)
+
+        def u(*shape, fan_in):
+            b = 1.0 / fan_in ** 0.5
+            return ((torch.rand(*shape, generator=g) * 2 - 1) * b).to(device)
+        student = [u(128, 784, fan_in=784), u(128, fan_in=784), u(10, 128, fan_in=128), u(10, fan_in=128)]
+        phi = (torch.randn(784, generator=torch.Generator().manual_seed(2)) * 0.1).to(device).requires_grad_()
+        gd = torch.Generator().manual_seed(1)
+        xs, ys = [], []
+        for _ in range(k):
+            xs.append(torch.randn(64, 784, generator=gd).to(device))
+            ys.append(torch.randint(0, 10, (64,), generator=gd).to(device))
+        x_val = torch.randn(64, 784, generator=gd).to(device)
+        y_val = torch.randint(0, 10, (64,), generator=gd).to(device)
+
+        def logits(p, x):
+            return F.linear(F.relu(F.linear(x, p[0], p[1])), p[2], p[3])
+
+        def step():
+            w = F.softmax(phi, 0) * 784
+            p = [t.detach().requires_grad_() for t in student]
+            for i in range(k):
+                loss = F.cross_entropy(logits(p, xs[i] * w), ys[i])
+                grads = torch.autograd.grad(loss, p, create_graph=True)
+                p = [pi - 0.1 * gi for pi, gi in zip(p, grads)]
+            outer = F.cross_entropy(logits(p, x_val), y_val)
+            return torch.autograd.grad(outer, phi)
+        return step
+    return build
+
+
 WORKLOADS = {
     "mlp_fwd_bwd": workload_mlp_fwd_bwd,
     "mlp_hvp_relu": make_mlp_hvp(F.relu),
@@ -151,6 +194,9 @@ WORKLOADS = {
     "rrr_step": workload_rrr_step,
     "cnn_hvp": workload_cnn_hvp,
     "gemm_1024": workload_gemm_1024,
+    "meta_step_k1": make_meta_step(1),
+    "meta_step_k5": make_meta_step(5),
+    "meta_step_k20": make_meta_step(20),
 }
 FLOPS = {"gemm_1024": 2 * 1024 ** 3}
 

@@ -16,6 +16,10 @@ class MaxPool2d final : public Layer<T> {
       : kernel_(kernel), stride_(stride), padding_(padding) {}
   Tensor<T> forward(const Tensor<T>& x) override { return max_pool2d(x, kernel_, stride_, padding_); }
 
+  Size2d kernel() const { return kernel_; }
+  Size2d stride() const { return stride_.value_or(kernel_); }
+  Size2d padding() const { return padding_; }
+
  private:
   Size2d kernel_;
   std::optional<Size2d> stride_;

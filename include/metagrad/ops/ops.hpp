@@ -9,5 +9,6 @@
 #include "metagrad/ops/reduction.hpp"
 #include "metagrad/ops/shape.hpp"
 #include "metagrad/ops/softmax.hpp"
+#include "metagrad/ops/sparsemax.hpp"
 #include "metagrad/ops/unary.hpp"
 #include "metagrad/ops/view.hpp"

