@@ -16,6 +16,7 @@
 #include "metagrad/ops/pool.hpp"
 #include "metagrad/ops/softmax.hpp"
 #include "metagrad/ops/unary.hpp"
+#include "meta_step.hpp"
 
 namespace metagrad::bench {
 
@@ -139,6 +140,9 @@ inline std::map<std::string, std::function<Step()>> workloads() {
       {"rrr_step", [] { return rrr_step(); }},
       {"cnn_hvp", [] { return cnn_hvp(); }},
       {"gemm_1024", [] { return gemm_1024(); }},
+      {"meta_step_k1", [] { return meta_step(1); }},
+      {"meta_step_k5", [] { return meta_step(5); }},
+      {"meta_step_k20", [] { return meta_step(20); }},
   };
 }
 

@@ -5,6 +5,7 @@
 // backward rules are recorded, so the gradients are differentiable again, to any order.
 #pragma once
 #include <algorithm>
+#include <limits>
 #include <optional>
 #include <queue>
 #include <unordered_map>
@@ -71,6 +72,11 @@ std::vector<Tensor<T>> grad(std::span<const Tensor<T>> outputs, std::span<const 
   entries.reserve(64);
   for (const auto& out : outputs) entries[out.impl().get()].impl = out.impl();
   std::vector<ImplPtr> order;
+  // A path from an output to an input only visits tensors at least as new as that input, so
+  // nothing older than every input can lead to one: the walk stops there. An unrolled inner loop
+  // asks for the gradient w.r.t. the newest parameters, and then never visits the earlier steps.
+  std::uint64_t oldest_input = std::numeric_limits<std::uint64_t>::max();
+  for (const auto& in : inputs) oldest_input = std::min(oldest_input, in.impl()->sequence);
   while (!stack.empty()) {
     ImplPtr impl = stack.back();
     stack.pop_back();
@@ -80,7 +86,7 @@ std::vector<Tensor<T>> grad(std::span<const Tensor<T>> outputs, std::span<const 
     order.push_back(impl);
     if (!impl->grad_fn) continue;
     for (const auto& in : impl->grad_fn->inputs()) {
-      if (!in.requires_grad()) continue;
+      if (!in.requires_grad() || in.impl()->sequence < oldest_input) continue;
       auto& e = entries[in.impl().get()];
       if (!e.impl) e.impl = in.impl();
       if (!e.discovered) stack.push_back(in.impl().get());

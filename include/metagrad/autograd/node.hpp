@@ -130,6 +130,9 @@ Tensor<T> record(const char* name, Tensor<T> out, std::span<const Tensor<T>> inp
   auto node = std::make_shared<detail::RuleNode<T, std::decay_t<Rule>>>(
       name, std::vector<Tensor<T>>(inputs.begin(), inputs.end()), std::forward<Rule>(rule));
   node->output = out.impl();
+  // The engine orders nodes by sequence and prunes by it, so a result must be newer than its
+  // inputs even when an op allocated it before computing one of them.
+  out.impl()->sequence = detail::next_sequence_number();
   out.impl()->grad_fn = std::move(node);
   out.impl()->requires_grad = true;
   return out;
