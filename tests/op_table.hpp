@@ -4,6 +4,9 @@
 // gradcheck. check_op_table() runs double-precision central differences for every order up to
 // max_order. An order below 2 needs a written reason.
 #pragma once
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <optional>
 #include <span>
@@ -41,8 +44,13 @@ inline void check_op_row(const OpRow& row, std::uint64_t seed = 7) {
   }
   GradcheckOptions options = row.options;
   options.order = row.max_order;
+  const auto start = std::chrono::steady_clock::now();
   const auto result = gradcheck(row.fn, inputs, options);
   CHECK_MESSAGE(result.ok, (row.name + " failed gradcheck:\n" + result.report));
+  // METAGRAD_OP_TIMES=1 prints each row's time: the op tables dominate the test time in CI.
+  if (std::getenv("METAGRAD_OP_TIMES"))
+    std::printf("%8.3f s  order %d  %s\n", std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
+                row.max_order, row.name.c_str());
 }
 
 inline void check_op_table(std::span<const OpRow> rows) {

@@ -47,6 +47,9 @@ TEST_SUITE("core.shape") {
     CHECK(normalize_dim(-3, 3, "op") == 0);
     CHECK(normalize_dim(2, 3, "op") == 2);
     CHECK(normalize_dim(0, 0, "op") == 0);  // a scalar's only "dim"
+    CHECK(normalize_dim(-1, 0, "op") == 0);  // as in PyTorch
+    METAGRAD_CHECK_ERROR(normalize_dim(1, 0, "softmax"), "softmax", "dim 1", "rank 0");
+    METAGRAD_CHECK_ERROR(normalize_dim(-2, 0, "sum"), "sum", "dim -2", "rank 0");
     METAGRAD_CHECK_ERROR(normalize_dim(3, 3, "softmax"), "softmax", "dim 3", "rank 3");
     METAGRAD_CHECK_ERROR(normalize_dim(-4, 3, "sum"), "sum", "dim -4", "rank 3");
   }

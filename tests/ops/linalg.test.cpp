@@ -172,5 +172,11 @@ TEST_SUITE("ops.linalg") {
     METAGRAD_CHECK_ERROR(linear(a, b), "linear", "[2, 3]", "[4, 5]");
     METAGRAD_CHECK_ERROR(linear(a, zeros<float>(Shape{4, 3}), zeros<float>(Shape{5})), "linear", "bias", "[5]",
                          "[4, 3]");
+    METAGRAD_CHECK_ERROR(linear(a, zeros<float>(Shape{3})), "linear", "2-D", "[3]");
+    METAGRAD_CHECK_ERROR(dot(a, a), "dot", "[2, 3]");
+    METAGRAD_CHECK_ERROR(outer(a, zeros<float>(Shape{3})), "outer", "[2, 3]", "[3]");
+    METAGRAD_CHECK_ERROR(matmul(scalar_tensor<float>(1), zeros<float>(Shape{3})), "matmul", "rank >= 1", "[]", "[3]");
+    METAGRAD_CHECK_ERROR(matmul(zeros<float>(Shape{3}), b), "matmul", "[3]", "[4, 5]", "3 vs 4");
+    METAGRAD_CHECK_ERROR(matmul(a, zeros<float>(Shape{2})), "matmul", "[2, 3]", "[2]");
   }
 }

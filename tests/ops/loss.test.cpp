@@ -176,6 +176,15 @@ TEST_SUITE("ops.loss") {
     METAGRAD_CHECK_ERROR(mse(logits, logits, Reduction::batchmean), "mse", "batchmean");
     METAGRAD_CHECK_ERROR(cross_entropy(zeros<double>(Shape{0, 5}), IndexTensor::empty(Shape{0})), "cross_entropy",
                          "empty batch", "[0, 5]");
+    METAGRAD_CHECK_ERROR(nll(zeros<double>(Shape{5}), kLabels), "nll", "[N, C]", "[5]");
+    METAGRAD_CHECK_ERROR(nll(logits, from_vector<std::int64_t>({0, 1, 2, 3}, Shape{4})), "nll", "[4]", "[3, 5]");
+    METAGRAD_CHECK_ERROR(kl_div(logits, zeros<double>(Shape{5, 3})), "kl_div", "[3, 5]", "[5, 3]");
+    METAGRAD_CHECK_ERROR(kl_div(scalar_tensor(0.5), scalar_tensor(0.5), Reduction::batchmean), "kl_div", "batchmean",
+                         "[]");
+    METAGRAD_CHECK_ERROR(binary_cross_entropy_with_logits(logits, zeros<double>(Shape{3})),
+                         "binary_cross_entropy_with_logits", "[3, 5]", "[3]");
+    METAGRAD_CHECK_ERROR(mse(zeros<double>(Shape{0, 2}), zeros<double>(Shape{0, 2})), "mse", "empty", "[0, 2]");
+    METAGRAD_CHECK_ERROR(l1(logits, zeros<double>(Shape{3, 5}), Reduction::batchmean), "l1", "batchmean");
   }
 
   TEST_CASE("ops.cross_entropy: labels changed in place after the forward pass are caught") {

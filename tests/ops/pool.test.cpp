@@ -120,5 +120,11 @@ TEST_SUITE("ops.pool") {
     METAGRAD_CHECK_ERROR(avg_pool2d(x, {2, 6}), "avg_pool2d", "kernel (2, 6)", "[2, 3, 4, 5]");
     METAGRAD_CHECK_ERROR(avg_pool2d(x, 2, 0), "avg_pool2d", "stride (0, 0)");
     METAGRAD_CHECK_ERROR(adaptive_avg_pool2d(x, 0), "adaptive_avg_pool2d", "output size (0, 0)");
+    METAGRAD_CHECK_ERROR(max_pool2d(x, 0), "max_pool2d", "kernel (0, 0)");
+    METAGRAD_CHECK_ERROR(avg_pool2d(zeros<float>(Shape{1, 2, 3, 4, 5}), 2), "avg_pool2d", "[1, 2, 3, 4, 5]");
+    METAGRAD_CHECK_ERROR(avg_pool2d(x, 3, 1, 2), "avg_pool2d", "padding (2, 2)", "kernel (3, 3)");
+    METAGRAD_CHECK_ERROR(adaptive_avg_pool2d(zeros<float>(Shape{4, 5}), 2), "adaptive_avg_pool2d", "[4, 5]");
+    METAGRAD_CHECK_ERROR(adaptive_avg_pool2d(zeros<float>(Shape{1, 2, 0, 3}), 2), "adaptive_avg_pool2d", "empty plane",
+                         "[1, 2, 0, 3]");
   }
 }

@@ -22,6 +22,7 @@ TEST_SUITE("ops.reduction") {
         {"sum {0,2}", {{3, 5, 2}}, [](const V& a) { return sum(a[0] * a[0], {0, 2}); }},
         {"sum {1,2} keepdim (one merged run)", {{3, 5, 2}}, [](const V& a) { return sum(a[0] * a[0], {1, 2}, true); }},
         {"mean {1}", {{3, 5, 2}}, [](const V& a) { return mean(a[0] * a[0], {1}); }},
+        {"mean {0,2} keepdim", {{3, 5, 2}}, [](const V& a) { return mean(a[0], {0, -1}, true) * a[0]; }},
         {"var {0,2}", {{3, 5, 2}}, [](const V& a) { return var(a[0], {0, 2}); }, 3},
         {"var {1} population keepdim", {{4, 3}}, [](const V& a) { return var(a[0], {1}, Correction{0}, true); }},
         {"var all", {{3, 5}}, [](const V& a) { return var(a[0]); }},
@@ -30,6 +31,7 @@ TEST_SUITE("ops.reduction") {
         {"max values dim 1", {{3, 5, 2}}, [](const V& a) { return max(a[0] * a[0], 1).values; }},
         {"max values dim 0 keepdim", {{3, 5}}, [](const V& a) { return max(a[0], 0, true).values; }},
         {"min values dim -1", {{3, 5, 2}}, [](const V& a) { return min(a[0] * a[0], -1).values; }},
+        {"min values dim 0 keepdim", {{3, 5}}, [](const V& a) { return min(a[0], 0, true).values * a[0]; }},
         {"amax {0,2}", {{3, 5, 2}}, [](const V& a) { return amax(a[0] * a[0], {0, 2}); }},
         {"amin all", {{3, 5}}, [](const V& a) { return amin(a[0]); }},
         {"logsumexp {0,2}", {{3, 5, 2}}, [](const V& a) { return logsumexp(a[0], {0, 2}); }, 3},
@@ -182,6 +184,21 @@ TEST_SUITE("ops.reduction") {
     const auto gz = grad(norm(z), z, keep);
     const auto hz = grad(sum(gz), z);
     CHECK(allclose(hz, zeros<double>(Shape{3}), 0));
+  }
+
+  TEST_CASE("ops.reduction: a scalar reduces over dim 0 or -1 to itself, as in PyTorch") {
+    const auto s = scalar_tensor(1.5);
+    for (std::int64_t d : {0, -1}) {
+      CAPTURE(d);
+      CHECK(sum(s, {d}).item() == 1.5);
+      CHECK(mean(s, {d}, true).shape() == Shape{});
+      CHECK(amax(s, {d}).item() == 1.5);
+      CHECK(max(s, d).values.item() == 1.5);
+      CHECK(max(s, d).indices.item() == 0);
+      CHECK(logsumexp(s, {d}).item() == 1.5);
+    }
+    METAGRAD_CHECK_ERROR(sum(s, {1}), "sum", "dim 1", "rank 0");
+    METAGRAD_CHECK_ERROR(max(s, -2), "max", "dim -2", "rank 0");
   }
 
   TEST_CASE("ops.reduction: bad input names the op and the shape") {

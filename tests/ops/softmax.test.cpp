@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -82,6 +83,22 @@ TEST_SUITE("ops.softmax") {
     const double inf = std::numeric_limits<double>::infinity();
     CHECK(std::isnan(softmax(tensor<double>({-inf, -inf}), 0)(0)));
     CHECK(softmax(tensor<double>({-inf, 0}), 0).to_vector() == std::vector<double>{0, 1});
+    // 17 elements fill SIMD packets at any width: a vectorised exp must give exactly 0 at -inf.
+    std::vector<double> masked(17, -inf);
+    masked[5] = 0.25;
+    const auto one_hot = softmax(from_vector<double>(masked), 0).to_vector();
+    std::vector<double> expected(17, 0.0);
+    expected[5] = 1.0;
+    CHECK(one_hot == expected);
+    CHECK(log_softmax(from_vector<double>(masked), 0)(5) == 0.0);
+    CHECK(cpu::logsumexp_dim(from_vector<double>(std::vector<double>(17, -inf)), 0, false).item() == -inf);
+    const auto all_masked = softmax(from_vector<double>(std::vector<double>(17, -inf)), 0);
+    CHECK(std::all_of(all_masked.data(), all_masked.data() + 17, [](double v) { return std::isnan(v); }));
+    // The same along a non-last dim (the column-block kernel): [17, 9] with column 1 masked but one row.
+    auto cols = full<double>(Shape{17, 9}, -inf);
+    cols.mutable_data()[4 * 9 + 1] = -2.0;
+    CHECK(softmax(cols, 0)(4, 1) == 1.0);
+    CHECK(softmax(cols, 0)(3, 1) == 0.0);
   }
 
   TEST_CASE("ops.softmax: fused backward kernels equal the composed rules") {
@@ -112,5 +129,17 @@ TEST_SUITE("ops.softmax") {
     const auto x = ones<double>(Shape{2, 3});
     METAGRAD_CHECK_ERROR(softmax(x, 2), "softmax", "dim 2", "rank 2");
     METAGRAD_CHECK_ERROR(log_softmax(x, -3), "log_softmax", "dim -3", "rank 2");
+    METAGRAD_CHECK_ERROR(softmax(scalar_tensor(1.0), 1), "softmax", "dim 1", "rank 0");
+    METAGRAD_CHECK_ERROR(detail::softmax_backward(ones<double>(Shape{3, 2}), x, 1), "softmax_backward", "[3, 2]", "[2, 3]");
+    METAGRAD_CHECK_ERROR(detail::log_softmax_backward(ones<double>(Shape{2}), x, 0), "log_softmax_backward", "[2]",
+                         "[2, 3]");
+    METAGRAD_CHECK_ERROR(detail::log_softmax_backward(x, x, 2), "log_softmax_backward", "dim 2", "rank 2");
+  }
+
+  TEST_CASE("ops.softmax: a rank-0 input is one slice of one element; empty inputs give empty outputs") {
+    CHECK(softmax(scalar_tensor(-3.5), 0).item() == 1.0);
+    CHECK(log_softmax(scalar_tensor(7.25), -1).item() == 0.0);
+    CHECK(softmax(zeros<double>(Shape{2, 0}), 1).shape() == Shape{2, 0});
+    CHECK(log_softmax(zeros<double>(Shape{0, 3}), 1).shape() == Shape{0, 3});
   }
 }

@@ -78,8 +78,10 @@ class Shape {
 
 /// Resolves a possibly negative dim against `rank`; throws naming `op` when out of range.
 inline int normalize_dim(std::int64_t dim, int rank, const char* op) {
-  check(dim >= -rank && dim < std::max(rank, 1), op, "dim ", dim, " is out of range for a tensor of rank ", rank);
-  return static_cast<int>(dim < 0 ? dim + rank : dim);
+  // As in PyTorch, a scalar accepts dim 0 and -1, as if it had rank 1.
+  const int wrap = std::max(rank, 1);
+  check(dim >= -wrap && dim < wrap, op, "dim ", dim, " is out of range for a tensor of rank ", rank);
+  return static_cast<int>(dim < 0 ? dim + wrap : dim);
 }
 
 /// NumPy broadcasting of two shapes; throws naming `op` and both shapes when they do not broadcast.

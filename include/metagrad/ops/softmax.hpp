@@ -12,9 +12,17 @@ namespace metagrad {
 
 namespace detail {
 
+/// The fused rules read g and y in step, slice by slice: a mismatch would read out of bounds.
+template <Floating T>
+int check_backward_args(const Tensor<T>& g, const Tensor<T>& y, int dim, const char* op) {
+  check(g.shape() == y.shape(), op, "gradient of shape ", g.shape(), " does not match the output's shape ", y.shape());
+  return normalize_dim(dim, y.dim(), op);
+}
+
 /// The vjp of softmax at its output y: y * (g - Σ_dim g*y).
 template <Floating T>
 Tensor<T> softmax_backward(const Tensor<T>& g, const Tensor<T>& y, int dim) {
+  dim = check_backward_args(g, y, dim, "softmax_backward");
   return record("softmax_backward", cpu::softmax_backward_dim(g, y, dim), {g, y},
                 [dim](const Tensor<T>& u, BackwardContext<T>& c) {
                   const auto& g = c.input(0);
@@ -30,6 +38,7 @@ Tensor<T> softmax_backward(const Tensor<T>& g, const Tensor<T>& y, int dim) {
 /// The vjp of log_softmax at its output y: g - exp(y) * Σ_dim g.
 template <Floating T>
 Tensor<T> log_softmax_backward(const Tensor<T>& g, const Tensor<T>& y, int dim) {
+  dim = check_backward_args(g, y, dim, "log_softmax_backward");
   return record("log_softmax_backward", cpu::log_softmax_backward_dim(g, y, dim), {g, y},
                 [dim](const Tensor<T>& u, BackwardContext<T>& c) {
                   const Tensor<T> p = exp(c.input(1));

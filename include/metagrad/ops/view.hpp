@@ -84,7 +84,7 @@ Tensor<T> flatten(const Tensor<T>& x, std::int64_t start = 0, std::int64_t end =
 /// Inserts a dim of extent 1 at `dim` (in [-rank-1, rank]).
 template <Element T>
 Tensor<T> unsqueeze(const Tensor<T>& x, std::int64_t dim) {
-  const int d = normalize_dim(dim < 0 ? dim + 1 : dim, x.dim() + 1, "unsqueeze");
+  const int d = normalize_dim(dim, x.dim() + 1, "unsqueeze");
   Shape out;
   for (int i = 0; i < x.dim(); ++i) {
     if (i == d) out.push_back(1);
@@ -98,6 +98,7 @@ Tensor<T> unsqueeze(const Tensor<T>& x, std::int64_t dim) {
 template <Element T>
 Tensor<T> squeeze(const Tensor<T>& x, std::int64_t dim) {
   const int d = normalize_dim(dim, x.dim(), "squeeze");
+  if (x.dim() == 0) return x;  // a scalar has no dim to remove (PyTorch returns it unchanged)
   check(x.shape()[d] == 1, "squeeze", "dim ", dim, " of shape ", x.shape(), " has extent ", x.shape()[d], ", not 1");
   Shape out;
   for (int i = 0; i < x.dim(); ++i)

@@ -54,7 +54,9 @@ Tensor<T> reduce_dim(const Tensor<T>& x, int dim, bool keepdim, RowReducer&& row
                    Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, 1>>(po + b, e - b) = rows(m);
                  });
   } else {
-    parallel_for(v.outer, 1, [&](std::int64_t b, std::int64_t e) {
+    // A grain by slab size: a thread team for a few tiny slabs costs far more than it saves.
+    parallel_for(v.outer, std::max<std::int64_t>(1, (1 << 14) / std::max<std::int64_t>(v.extent * v.inner, 1)),
+                 [&](std::int64_t b, std::int64_t e) {
       for (std::int64_t o = b; o < e; ++o) {
         Eigen::Map<const Mat> m(px + o * v.extent * v.inner, v.extent, v.inner);
         Eigen::Map<Eigen::Matrix<T, 1, Eigen::Dynamic>>(po + o * v.inner, v.inner) = cols(m);
@@ -134,7 +136,8 @@ void extreme_dim(const Tensor<T>& x, int dim, T* values, std::int64_t* indices) 
     return;
   }
   // Whole inner rows at a time, so the reads stay contiguous.
-  parallel_for(v.outer, 1, [&](std::int64_t b, std::int64_t e) {
+  parallel_for(v.outer, std::max<std::int64_t>(1, (1 << 14) / std::max<std::int64_t>(v.extent * v.inner, 1)),
+               [&](std::int64_t b, std::int64_t e) {
     for (std::int64_t o = b; o < e; ++o) {
       const T* slab = px + o * v.extent * v.inner;
       Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>> best(values + o * v.inner, v.inner);

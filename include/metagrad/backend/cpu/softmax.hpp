@@ -75,6 +75,16 @@ T stable_shift(T max) { return std::isfinite(max) ? max : T(0); }
 template <class T>
 BlockRow<T> stable_shift(const BlockRow<T>& max) { return max.isFinite().select(max, BlockRow<T>::Zero(max.size())); }
 
+/// exp of an Eigen array expression, exactly 0 at -inf. Eigen 3.4's vectorised exp clamps its
+/// argument to about -709 (-88 in float) and returns ~1e-308 there instead of 0, so without this
+/// an all -inf slice would give a uniform softmax instead of NaN, and logsumexp -708 instead of
+/// -inf (seen only where a slice fills a SIMD packet, e.g. 2 doubles without AVX).
+template <class E>
+auto exp0(const E& e) {
+  using S = typename E::Scalar;
+  return (e < std::numeric_limits<S>::lowest()).select(S(0), e.exp());
+}
+
 }  // namespace detail
 
 enum class SoftmaxKind { softmax, log_softmax };
@@ -95,10 +105,10 @@ Tensor<T> softmax_dim(const Tensor<T>& x, int dim) {
         ArrayMap<T> o(po + r * n, n);
         const T shift = detail::stable_shift(in.maxCoeff());
         if constexpr (Kind == SoftmaxKind::softmax) {
-          o = (in - shift).exp();
+          o = detail::exp0(in - shift);
           o /= o.sum();
         } else {
-          const T log_sum = std::log((in - shift).exp().sum());
+          const T log_sum = std::log(detail::exp0(in - shift).sum());
           o = (in - shift) - log_sum;
         }
       },
@@ -111,12 +121,12 @@ Tensor<T> softmax_dim(const Tensor<T>& x, int dim) {
         if constexpr (Kind == SoftmaxKind::softmax) {
           for (std::int64_t k = 0; k < n; ++k) {
             auto ok = block_row(o, k, stride, w);
-            ok = (block_row(in, k, stride, w) - shift).exp();
+            ok = detail::exp0(block_row(in, k, stride, w) - shift);
             total += ok;
           }
           for (std::int64_t k = 0; k < n; ++k) block_row(o, k, stride, w) /= total;
         } else {
-          for (std::int64_t k = 0; k < n; ++k) total += (block_row(in, k, stride, w) - shift).exp();
+          for (std::int64_t k = 0; k < n; ++k) total += detail::exp0(block_row(in, k, stride, w) - shift);
           const detail::BlockRow<T> log_sum = total.log();
           for (std::int64_t k = 0; k < n; ++k) block_row(o, k, stride, w) = (block_row(in, k, stride, w) - shift) - log_sum;
         }
@@ -141,13 +151,13 @@ Tensor<T> logsumexp_dim(const Tensor<T>& x, int dim, bool keepdim) {
       [&](std::int64_t r) {
         const ConstArrayMap<T> in(px + r * n, n);
         const T shift = detail::stable_shift(in.maxCoeff());
-        po[r] = shift + std::log((in - shift).exp().sum());
+        po[r] = shift + std::log(detail::exp0(in - shift).sum());
       },
       [&](std::int64_t r, std::int64_t j, std::int64_t w) {
         const T* in = px + r * n * stride + j;
         const detail::BlockRow<T> shift = detail::stable_shift<T>(detail::block_max(in, n, stride, w));
         detail::BlockRow<T> total = detail::BlockRow<T>::Zero(w);
-        for (std::int64_t k = 0; k < n; ++k) total += (detail::block_row(in, k, stride, w) - shift).exp();
+        for (std::int64_t k = 0; k < n; ++k) total += detail::exp0(detail::block_row(in, k, stride, w) - shift);
         ArrayMap<T>(po + r * stride + j, w) = shift + total.log();
       });
   return out;
