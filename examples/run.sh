@@ -32,7 +32,7 @@ done
 $has_out || args+=(--out "$root/out/$job")
 
 echo "==> [packages] checking the Debian packages the build needs"
-ensure_packages cmake ninja-build g++ ccache libeigen3-dev nlohmann-json3-dev libcli11-dev zlib1g-dev libstb-dev
+ensure_packages cmake ninja-build g++ ccache libeigen3-dev nlohmann-json3-dev libcli11-dev zlib1g-dev libstb-dev libopenblas-openmp-dev libopenblas-dev
 
 if ! $synthetic; then
   set_name=mnist

@@ -17,7 +17,7 @@ source cmake/ensure_packages.sh
 
 build_root=${METAGRAD_BUILD_ROOT:-$root/build}
 jobs=${METAGRAD_JOBS:-$(nproc)}
-packages=(cmake ninja-build g++ ccache libeigen3-dev doctest-dev libbenchmark-dev nlohmann-json3-dev libcli11-dev libstb-dev zlib1g-dev)
+packages=(cmake ninja-build g++ ccache libeigen3-dev doctest-dev libbenchmark-dev nlohmann-json3-dev libcli11-dev libstb-dev zlib1g-dev libopenblas-openmp-dev libopenblas-dev)
 
 # ---- phases: a name, a start time, and one line per finished phase in the summary ----
 script_start=$EPOCHREALTIME

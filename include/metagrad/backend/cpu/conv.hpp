@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT
 // 2-D convolution kernels on NCHW buffers: im2col + GEMM for the forward pass and the weight
 // gradient, GEMM + col2im for the input gradient. The batch is split across threads, and each
-// thread lowers several samples at once into one column matrix, so that its GEMMs stay wide even
-// when an image has few output positions. With fewer samples than threads, Eigen's GEMM takes
-// the threads instead.
+// thread lowers a chunk of samples into one cache-sized column matrix; every sample's GEMM then
+// reads (or writes) its own columns of it in place and its NCHW block directly, which measured
+// faster than one wide GEMM per chunk plus restaging NCHW planes around it. With fewer samples
+// than threads, the GEMM takes the threads instead.
 #pragma once
 #include <algorithm>
 #include <cstdint>
@@ -56,13 +57,13 @@ void im2col(const T* x, const ConvGeometry& g, T* col, std::int64_t ld) {
         for (std::int64_t oh = h0; oh < h1; ++oh) {
           T* d = dst + oh * ow_count;
           const T* src = x + c * plane + g.h.input_of(oh, i) * g.w.in;
-          std::fill_n(d, w0, T(0));
+          if (w0 > 0) std::fill_n(d, w0, T(0));  // padding only; skips a memset call per row
           if (g.w.stride == 1) {
             std::copy_n(src + g.w.input_of(w0, j), w1 - w0, d + w0);
           } else {
             for (std::int64_t ow = w0; ow < w1; ++ow) d[ow] = src[g.w.input_of(ow, j)];
           }
-          std::fill(d + w1, d + ow_count, T(0));
+          if (w1 < ow_count) std::fill(d + w1, d + ow_count, T(0));
         }
         std::fill(dst + h1 * ow_count, dst + g.h.out * ow_count, T(0));
       }
@@ -132,34 +133,20 @@ void for_each_chunk(const ConvGeometry& g, const BatchSplit& s, Fn&& fn) {
   });
 }
 
-/// Per-slot scratch: a column matrix [patch, chunk * positions] and, for chunks of several
-/// samples, a staging matrix [out_channels, chunk * positions] that regroups NCHW planes so
-/// that a chunk is one GEMM operand.
+/// Per-slot scratch: a column matrix [patch, chunk * positions] (each sample's GEMM reads or
+/// writes its own columns, so NCHW tensors are never restaged) and `extra` elements more.
 template <class T>
 struct ConvScratch {
-  std::int64_t col_size, stage_size, extra_size;
+  std::int64_t col_size, extra_size;
   Tensor<T> buffer;
   ConvScratch(const ConvGeometry& g, const BatchSplit& s, std::int64_t extra = 0)
       : col_size(g.patch() * s.chunk * g.positions()),
-        stage_size(s.chunk > 1 ? g.out_channels * s.chunk * g.positions() : 0),
         extra_size(extra),
-        buffer(Tensor<T>::empty(Shape{s.slots * (col_size + stage_size + extra_size)})) {}
-  T* col(std::int64_t slot) { return buffer.fresh_data() + slot * (col_size + stage_size + extra_size); }
-  T* stage(std::int64_t slot) { return col(slot) + col_size; }
-  T* extra(std::int64_t slot) { return stage(slot) + stage_size; }
+        buffer(Tensor<T>::empty(Shape{s.slots * (col_size + extra_size)})) {}
+  T* col(std::int64_t slot) { return buffer.fresh_data() + slot * (col_size + extra_size); }
+  T* extra(std::int64_t slot) { return col(slot) + col_size; }
 };
 
-/// Copies the [out_channels, positions] planes of `count` samples from NCHW `y` into the staging
-/// matrix [out_channels, count * positions] (to_stage) or back.
-template <class T>
-void restage(const ConvGeometry& g, std::int64_t count, const T* from, T* to, bool to_stage) {
-  const std::int64_t p = g.positions(), width = count * p, oc = g.out_channels;
-  for (std::int64_t j = 0; j < count; ++j)
-    for (std::int64_t o = 0; o < oc; ++o) {
-      const std::int64_t nchw = (j * oc + o) * p, staged = o * width + j * p;
-      std::copy_n(from + (to_stage ? nchw : staged), p, to + (to_stage ? staged : nchw));
-    }
-}
 }  // namespace detail
 
 /// y [N, O, OH, OW] = conv(x [N, C, H, W], w [O, C, KH, KW]) + bias [O] (bias may be null).
@@ -172,11 +159,14 @@ void conv2d_forward(const T* x, const T* w, const T* bias, T* y, const ConvGeome
     T* col = scratch.col(slot);
     const std::int64_t width = count * p;
     for (std::int64_t j = 0; j < count; ++j) im2col(x + (n0 + j) * g.input_size(), g, col + j * p, width);
-    T* out = count == 1 ? y + n0 * g.output_size() : scratch.stage(slot);
-    if (bias)
-      for (std::int64_t o = 0; o < oc; ++o) std::fill_n(out + o * width, width, bias[o]);
-    gemm(dense(w, oc, k), dense(col, k, width), out, width, bias != nullptr);
-    if (count > 1) detail::restage(g, count, out, y + n0 * g.output_size(), false);
+    // One product per sample, each reading its columns of the chunk's column matrix and writing
+    // its NCHW block directly (no staging copy).
+    for (std::int64_t j = 0; j < count; ++j) {
+      T* out = y + (n0 + j) * g.output_size();
+      if (bias)
+        for (std::int64_t o = 0; o < oc; ++o) std::fill_n(out + o * p, p, bias[o]);
+      gemm(dense(w, oc, k), GemmOperand<T>{col + j * p, k, p, width}, out, p, bias != nullptr);
+    }
   });
 }
 
@@ -189,12 +179,8 @@ void conv2d_input_grad(const T* gy, const T* w, T* dx, const ConvGeometry& g) {
   detail::for_each_chunk(g, split, [&](std::int64_t slot, std::int64_t n0, std::int64_t count) {
     T* col = scratch.col(slot);
     const std::int64_t width = count * p;
-    const T* grad = gy + n0 * g.output_size();
-    if (count > 1) {
-      detail::restage(g, count, grad, scratch.stage(slot), true);
-      grad = scratch.stage(slot);
-    }
-    gemm(dense(w, oc, k, true), dense(grad, oc, width), col, width);
+    for (std::int64_t j = 0; j < count; ++j)
+      gemm(dense(w, oc, k, true), dense(gy + (n0 + j) * g.output_size(), oc, p), col + j * p, width);
     T* out = dx + n0 * g.input_size();
     std::fill_n(out, count * g.input_size(), T(0));
     for (std::int64_t j = 0; j < count; ++j) col2im(col + j * p, width, g, out + j * g.input_size());
@@ -214,12 +200,9 @@ void conv2d_weight_grad(const T* x, const T* gy, T* dw, const ConvGeometry& g) {
     T* col = scratch.col(slot);
     const std::int64_t width = count * p;
     for (std::int64_t j = 0; j < count; ++j) im2col(x + (n0 + j) * g.input_size(), g, col + j * p, width);
-    const T* grad = gy + n0 * g.output_size();
-    if (count > 1) {
-      detail::restage(g, count, grad, scratch.stage(slot), true);
-      grad = scratch.stage(slot);
-    }
-    gemm(dense(grad, oc, width), dense(col, k, width, true), slot == 0 ? dw : scratch.extra(slot), k, true);
+    for (std::int64_t j = 0; j < count; ++j)
+      gemm(dense(gy + (n0 + j) * g.output_size(), oc, p), GemmOperand<T>{col + j * p, k, p, width, true},
+           slot == 0 ? dw : scratch.extra(slot), k, true);
   });
   using Vec = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>;
   for (std::int64_t s = 1; s < split.slots; ++s) Vec(dw, oc * k) += Vec(scratch.extra(s), oc * k);

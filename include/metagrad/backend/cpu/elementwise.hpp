@@ -398,6 +398,27 @@ P if_greater(const P& x, const P& limit, const P& a, const P& b) {
   if constexpr (std::is_floating_point_v<P>) return x > limit ? a : b;
   else return Eigen::internal::pselect(Eigen::internal::pcmp_lt(limit, x), a, b);
 }
+/// The rounding error of hi = x * x, exactly: x² = hi + lo. Eigen's pmadd is a fused
+/// multiply-add only where the target has FMA; elsewhere (e.g. a portable -O1 build) it would
+/// round the product and return 0, so Dekker's split gives the exact product instead.
+template <class T, class P>
+P square_lo(const P& x, const P& hi) {
+  namespace ei = Eigen::internal;
+#if defined(__FMA__)
+  return fmadd(x, x, ei::pnegate(hi));
+#else
+  if constexpr (std::is_floating_point_v<P>) {
+    return std::fma(x, x, -hi);
+  } else {
+    // x = xh + xl with halves of at most 12 (float) or 26 (double) significant bits: their
+    // products are exact. Overflow for huge |x| only reaches lanes whose φ is flushed to 0.
+    const P c = ei::pmul(splat<T, P>(std::is_same_v<T, float> ? T(4097) : T(134217729)), x);
+    const P xh = ei::psub(c, ei::psub(c, x)), xl = ei::psub(x, xh);
+    return ei::padd(ei::padd(ei::psub(ei::pmul(xh, xh), hi), ei::pmul(ei::padd(xh, xh), xl)), ei::pmul(xl, xl));
+  }
+#endif
+}
+
 template <class P>
 P exp_of(const P& x) {
   if constexpr (std::is_floating_point_v<P>) return std::exp(x);
@@ -413,7 +434,7 @@ void normal_cdf_pdf(const P& x, P& cdf, P& pdf) {
   const P t = ei::pdiv(one, fmadd(splat<T, P>(Fit::a), ei::pmin(u, splat<T, P>(Fit::max_u)), one));
   P poly = splat<T, P>(Fit::c[0]);
   for (std::size_t i = 1; i < Fit::c.size(); ++i) poly = fmadd(poly, t, splat<T, P>(Fit::c[i]));
-  const P hi = ei::pmul(x, x), lo = fmadd(x, x, ei::pnegate(hi));  // x² = hi + lo exactly
+  const P hi = ei::pmul(x, x), lo = square_lo<T>(x, hi);  // x² = hi + lo exactly
   const P half = splat<T, P>(T(0.5));
   P phi = ei::pmul(exp_of(ei::pnegate(ei::pmul(half, hi))), fmadd(ei::pnegate(half), lo, one));
   phi = ei::pmul(phi, splat<T, P>(T(0.3989422804014326779399460599343819)));

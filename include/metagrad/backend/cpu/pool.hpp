@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <utility>
 #include <vector>
 
 #include "metagrad/backend/cpu/parallel.hpp"
@@ -60,11 +61,63 @@ void for_each_plane(std::int64_t planes, std::int64_t work, Fn&& fn) {
 }
 }  // namespace detail
 
+namespace detail {
+/// The common window extent and stride of an axis whose windows are all unclipped and evenly
+/// spaced ({0, 0} otherwise), so that max pooling can skip the per-window bounds.
+inline std::pair<std::int64_t, std::int64_t> uniform_windows(const PoolAxis& a) {
+  if (a.out() == 0) return {0, 0};
+  const std::int64_t extent = a.end[0] - a.start[0], stride = a.out() > 1 ? a.start[1] - a.start[0] : 1;
+  for (std::int64_t o = 0; o < a.out(); ++o)
+    if (a.start[o] != a.start[0] + o * stride || a.end[o] - a.start[o] != extent) return {0, 0};
+  return {extent, stride};
+}
+
+/// window_max over uniform windows; KH/KW > 0 fix the extents at compile time (0: kh/kw). Scans
+/// each window in the same order with the same test as the general loop, without branches.
+template <std::int64_t KH, std::int64_t KW, class T>
+void uniform_window_max(const T* x, std::int64_t in_w, std::int64_t out_h, std::int64_t out_w, std::int64_t h0,
+                        std::int64_t w0, std::int64_t kh, std::int64_t kw, std::int64_t sh, std::int64_t sw, T* y,
+                        std::int64_t* idx) {
+  const std::int64_t ekh = KH > 0 ? KH : kh, ekw = KW > 0 ? KW : kw;
+  for (std::int64_t oh = 0; oh < out_h; ++oh) {
+    const std::int64_t top = h0 + oh * sh;
+    for (std::int64_t ow = 0; ow < out_w; ++ow) {
+      const std::int64_t left = w0 + ow * sw;
+      T best = -std::numeric_limits<T>::infinity();
+      std::int64_t at = top * in_w + left;
+      for (std::int64_t h = top; h < top + ekh; ++h)
+        for (std::int64_t w = left; w < left + ekw; ++w) {
+          const T v = x[h * in_w + w];
+          const bool take = v > best || std::isnan(v);
+          best = take ? v : best;
+          at = take ? h * in_w + w : at;
+        }
+      y[oh * out_w + ow] = best;
+      idx[oh * out_w + ow] = at;
+    }
+  }
+}
+}  // namespace detail
+
 /// y = the maximum of x over each window; idx = its position h * W + w in the plane. Like
 /// PyTorch, the first maximum wins and a NaN is propagated.
 template <class T>
 void window_max(const T* x, const PoolAxis& ah, const PoolAxis& aw, std::int64_t planes, T* y, std::int64_t* idx) {
   const std::int64_t in_plane = ah.in * aw.in, out_plane = ah.out() * aw.out();
+  const auto [kh, sh] = detail::uniform_windows(ah);
+  const auto [kw, sw] = detail::uniform_windows(aw);
+  if (kh > 0 && kw > 0) {
+    const std::int64_t h0 = ah.start[0], w0 = aw.start[0], oh = ah.out(), ow = aw.out();
+    detail::for_each_plane(planes, in_plane, [&](std::int64_t p) {
+      if (kh == 2 && kw == 2)
+        detail::uniform_window_max<2, 2>(x + p * in_plane, aw.in, oh, ow, h0, w0, kh, kw, sh, sw, y + p * out_plane,
+                                         idx + p * out_plane);
+      else
+        detail::uniform_window_max<0, 0>(x + p * in_plane, aw.in, oh, ow, h0, w0, kh, kw, sh, sw, y + p * out_plane,
+                                         idx + p * out_plane);
+    });
+    return;
+  }
   detail::for_each_plane(planes, in_plane, [&](std::int64_t p) {
     const T* xp = x + p * in_plane;
     T* yp = y + p * out_plane;
