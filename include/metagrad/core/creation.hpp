@@ -128,8 +128,9 @@ inline Tensor<std::int64_t> randint(std::int64_t low, std::int64_t high, const S
   check(high > low, "randint", "empty range [", low, ", ", high, ")");
   auto t = Tensor<std::int64_t>::empty(shape);
   auto* p = t.fresh_data();
-  for (std::int64_t i = 0; i < t.numel(); ++i)
-    p[i] = low + static_cast<std::int64_t>(gen.below(static_cast<std::uint64_t>(high - low)));
+  // In unsigned arithmetic: high - low overflows int64 for ranges wider than 2^63.
+  const auto base = static_cast<std::uint64_t>(low), range = static_cast<std::uint64_t>(high) - base;
+  for (std::int64_t i = 0; i < t.numel(); ++i) p[i] = static_cast<std::int64_t>(base + gen.below(range));
   return t;
 }
 
