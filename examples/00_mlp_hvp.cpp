@@ -10,15 +10,12 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <numeric>
 #include <span>
 #include <string>
 #include <vector>
 
-#include <CLI/CLI.hpp>
-#include <nlohmann/json.hpp>
-
+#include "common.hpp"
 #include "metagrad/autograd/engine.hpp"
 #include "metagrad/backend/cpu/parallel.hpp"
 #include "metagrad/core/creation.hpp"
@@ -29,8 +26,7 @@
 #include "metagrad/ops/unary.hpp"
 
 using namespace metagrad;
-using Json = nlohmann::ordered_json;
-using Clock = std::chrono::steady_clock;
+using namespace metagrad::examples;
 
 namespace {
 
@@ -152,38 +148,16 @@ double median_ms(int reps, Fn&& fn) {
   return ms[static_cast<std::size_t>(reps / 2)];
 }
 
-double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
-
-/// Writes through a temporary file and a rename, so a reader never sees half a file.
-void write_json(const std::filesystem::path& dir, const Json& j) {
-  std::filesystem::create_directories(dir);
-  const auto path = dir / "results.json", tmp = dir / "results.json.tmp";
-  {
-    std::ofstream out(tmp);
-    out << j.dump(2) << '\n';
-    if (!out) throw std::runtime_error("cannot write " + tmp.string());
-  }
-  std::filesystem::rename(tmp, path);
-  std::printf("wrote %s\n", path.c_str());
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
   Config cfg;
-  bool quick = false;
-  std::string out_dir;
+  CommonOptions common;
   CLI::App app{"metagrad demo: train a small MLP, then check a Hessian-vector product of its loss"};
-  app.add_flag("--quick", quick, "small data and few epochs (seconds)");
-  app.add_option("--out", out_dir, "write DIR/results.json");
-  app.add_option("--seed", cfg.seed, "seed for the data, the weights and the HVP direction");
-  auto* epochs_opt = app.add_option("--epochs", cfg.epochs, "training epochs")->check(CLI::PositiveNumber);
-  CLI11_PARSE(app, argc, argv);
-  if (quick) {
-    const int epochs = cfg.epochs;
-    cfg.make_quick();
-    if (epochs_opt->count() > 0) cfg.epochs = epochs;
-  }
+  add_common_options(app, common, cfg.seed, cfg.epochs,
+                     {.quick = "small data and few epochs (seconds)",
+                      .seed = "seed for the data, the weights and the HVP direction"});
+  if (const auto exit_code = parse_command_line(app, argc, argv, common, [&] { cfg.make_quick(); })) return *exit_code;
 
   Generator gen(cfg.seed);
   const auto teacher = init_mlp({cfg.features, 32, cfg.classes}, 2.0f, gen);
@@ -221,7 +195,7 @@ int main(int argc, char** argv) {
 
   Json epochs = Json::array();
   double train_loss = initial_loss, test_acc = 0;
-  const auto train_start = Clock::now();
+  const Progress progress(cfg.epochs);
   for (int epoch = 1; epoch <= cfg.epochs; ++epoch) {
     for (std::size_t i = order.size() - 1; i > 0; --i) std::swap(order[i], order[gen.below(i + 1)]);
     double loss_sum = 0;
@@ -246,15 +220,13 @@ int main(int argc, char** argv) {
     const double train_acc = static_cast<double>(correct) / static_cast<double>(cfg.train);
     const auto [test_loss, acc] = evaluate(test);
     test_acc = acc;
-    const double elapsed = seconds_since(train_start);
-    const double eta = elapsed / epoch * (cfg.epochs - epoch);
-    std::printf("epoch %3d/%d  loss %.4f  train acc %5.1f%%  test loss %.4f  test acc %5.1f%%  %6.2f s  ETA %.1f s\n",
-                epoch, cfg.epochs, train_loss, 100 * train_acc, test_loss, 100 * test_acc, elapsed, eta);
-    std::fflush(stdout);
+    const double elapsed =
+        progress.print_epoch(epoch, formatted("loss %.4f  train acc %5.1f%%  test loss %.4f  test acc %5.1f%%",
+                                              train_loss, 100 * train_acc, test_loss, 100 * test_acc));
     epochs.push_back({{"epoch", epoch},        {"train_loss", train_loss}, {"train_accuracy", train_acc},
                       {"test_loss", test_loss}, {"test_accuracy", test_acc}, {"seconds", elapsed}});
   }
-  const double train_seconds = seconds_since(train_start);
+  const double train_seconds = progress.elapsed();
   const bool learned = train_loss < initial_loss;
 
   // ---- the check: H v from the hvp transform against (g(w + eps v) - g(w - eps v)) / (2 eps), double ----
@@ -310,28 +282,29 @@ int main(int argc, char** argv) {
   std::printf("result: training %s (loss %.4f -> %.4f, test acc %.1f%%), HVP check %s\n",
               learned ? "lowered the loss" : "did NOT lower the loss", initial_loss, train_loss, 100 * test_acc,
               hvp_ok ? "passed" : "FAILED");
-  if (!out_dir.empty()) {
-    write_json(out_dir, {{"example", "00_mlp_hvp"},
-                         {"quick", quick},
-                         {"config", cfg.json()},
-                         {"threads", num_threads()},
-                         {"epochs", epochs},
-                         {"final",
-                          {{"initial_train_loss", initial_loss},
-                           {"train_loss", train_loss},
-                           {"test_accuracy", test_acc},
-                           {"majority_class_accuracy", majority},
-                           {"train_seconds", train_seconds}}},
-                         {"hvp_check",
-                          {{"dtype", "double"},
-                           {"examples", cfg.check_batch},
-                           {"weights", n_weights},
-                           {"eps", cfg.eps},
-                           {"relative_error", rel_error},
-                           {"max_abs_error", max_abs},
-                           {"tolerance", cfg.tolerance},
-                           {"passed", hvp_ok}}},
-                         {"timing_ms", {{"batch", cfg.batch}, {"gradient", grad_ms}, {"hvp", hvp_ms}}}});
+  if (!common.out_dir.empty()) {
+    const Json results = {{"example", "00_mlp_hvp"},
+                          {"quick", common.quick},
+                          {"config", cfg.json()},
+                          {"threads", num_threads()},
+                          {"epochs", epochs},
+                          {"final",
+                           {{"initial_train_loss", initial_loss},
+                            {"train_loss", train_loss},
+                            {"test_accuracy", test_acc},
+                            {"majority_class_accuracy", majority},
+                            {"train_seconds", train_seconds}}},
+                          {"hvp_check",
+                           {{"dtype", "double"},
+                            {"examples", cfg.check_batch},
+                            {"weights", n_weights},
+                            {"eps", cfg.eps},
+                            {"relative_error", rel_error},
+                            {"max_abs_error", max_abs},
+                            {"tolerance", cfg.tolerance},
+                            {"passed", hvp_ok}}},
+                          {"timing_ms", {{"batch", cfg.batch}, {"gradient", grad_ms}, {"hvp", hvp_ms}}}};
+    write_json_atomic(std::filesystem::path(common.out_dir) / "results.json", results);
   }
   return learned && hvp_ok ? 0 : 1;
 }

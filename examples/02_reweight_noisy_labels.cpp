@@ -14,20 +14,16 @@
 // --out DIR writes DIR/results.json. Exits non-zero when the flipped examples do not end with a
 // lower mean weight than the clean ones, so ctest runs it (with --quick) as a test.
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <numeric>
 #include <span>
 #include <string>
 #include <tuple>
 #include <vector>
 
-#include <CLI/CLI.hpp>
-#include <nlohmann/json.hpp>
-
+#include "common.hpp"
 #include "metagrad/backend/cpu/parallel.hpp"
 #include "metagrad/data/mnist.hpp"
 #include "metagrad/meta/hypergradient.hpp"
@@ -38,8 +34,7 @@
 #include "metagrad/ops/view.hpp"
 
 using namespace metagrad;
-using Json = nlohmann::ordered_json;
-using Clock = std::chrono::steady_clock;
+using namespace metagrad::examples;
 using Params = std::vector<Tensor<float>>;
 
 namespace {
@@ -147,31 +142,16 @@ std::tuple<Data, Data, Data> load_images(const std::string& name, Config& cfg) {
   return {train, clean, flat(test_set, first_test)};
 }
 
-double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
-
-void write_json(const std::filesystem::path& dir, const Json& j) {
-  std::filesystem::create_directories(dir);
-  const auto path = dir / "results.json", tmp = dir / "results.json.tmp";
-  {
-    std::ofstream out(tmp);
-    out << j.dump(2) << '\n';
-    if (!out) throw std::runtime_error("cannot write " + tmp.string());
-  }
-  std::filesystem::rename(tmp, path);
-  std::printf("wrote %s\n", path.c_str());
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
   Config cfg;
-  bool quick = false;
-  std::string out_dir, data_name;
+  CommonOptions common;
+  std::string data_name;
   CLI::App app{"Learning per-example weights by hypergradient on labels with 40% flipped"};
-  app.add_flag("--quick", quick, "half the data and 40 epochs (seconds on 2 cores)");
-  app.add_option("--out", out_dir, "write DIR/results.json");
-  app.add_option("--seed", cfg.seed, "seed for data, label noise, weights and batches");
-  app.add_option("--epochs", cfg.epochs, "training epochs")->check(CLI::PositiveNumber);
+  add_common_options(app, common, cfg.seed, cfg.epochs,
+                     {.quick = "half the data and 40 epochs (seconds on 2 cores)",
+                      .seed = "seed for data, label noise, weights and batches"});
   app.add_option("--train", cfg.train, "training examples")->check(CLI::PositiveNumber);
   app.add_option("--hidden", cfg.hidden, "hidden units")->check(CLI::PositiveNumber);
   app.add_option("--separation", cfg.separation, "spread of the class means")->check(CLI::PositiveNumber);
@@ -179,11 +159,7 @@ int main(int argc, char** argv) {
   app.add_option("--meta-lr", cfg.meta_lr, "step on the weight logits")->check(CLI::PositiveNumber);
   app.add_option("--data", data_name, "mnist or fashion-mnist (from examples/fetch_data.sh); default: synthetic clusters")
       ->check(CLI::IsMember({"mnist", "fashion-mnist"}));
-  CLI11_PARSE(app, argc, argv);
-  if (quick) {  // quick settings first, then whatever was given explicitly on top
-    cfg.make_quick();
-    CLI11_PARSE(app, argc, argv);
-  }
+  if (const auto exit_code = parse_command_line(app, argc, argv, common, [&] { cfg.make_quick(); })) return *exit_code;
 
   // ---- data: clean clusters, then 40% of the training labels flipped to another class ----
   Generator gen(cfg.seed);
@@ -251,7 +227,7 @@ int main(int argc, char** argv) {
   std::vector<std::int64_t> order(static_cast<std::size_t>(cfg.train));
   std::iota(order.begin(), order.end(), 0);
   Json epochs = Json::array();
-  const auto start = Clock::now();
+  const Progress progress(cfg.epochs);
   double w_flipped = 1, w_clean = 1, acc = 0, acc_baseline = 0;
   for (int epoch = 1; epoch <= cfg.epochs; ++epoch) {
     for (std::size_t i = order.size() - 1; i > 0; --i) std::swap(order[i], order[gen.below(i + 1)]);
@@ -286,12 +262,10 @@ int main(int argc, char** argv) {
     acc = test_accuracy(theta);
     acc_baseline = test_accuracy(baseline);
     const double outer_loss = outer_sum / static_cast<double>(batches);
-    const double elapsed = seconds_since(start);
-    std::printf("epoch %3d/%d  clean loss after look-ahead %.4f  mean weight flipped %.3f clean %.3f  "
-                "test acc %5.1f%% (uniform weights %5.1f%%)  %6.1f s  ETA %.0f s\n",
-                epoch, cfg.epochs, outer_loss, w_flipped, w_clean, 100 * acc, 100 * acc_baseline, elapsed,
-                elapsed / epoch * (cfg.epochs - epoch));
-    std::fflush(stdout);
+    const double elapsed = progress.print_epoch(
+        epoch, formatted("clean loss after look-ahead %.4f  mean weight flipped %.3f clean %.3f  "
+                         "test acc %5.1f%% (uniform weights %5.1f%%)",
+                         outer_loss, w_flipped, w_clean, 100 * acc, 100 * acc_baseline));
     epochs.push_back({{"epoch", epoch},
                       {"outer_loss", outer_loss},
                       {"mean_weight_flipped", w_flipped},
@@ -305,18 +279,20 @@ int main(int argc, char** argv) {
               "%.1f%% with uniform weights\n",
               w_flipped, w_clean, separated ? "flipped weighted down" : "NOT separated", 100 * acc,
               100 * acc_baseline);
-  if (!out_dir.empty())
-    write_json(out_dir, {{"example", "02_reweight_noisy_labels"},
-                         {"data", source},
-                         {"quick", quick},
-                         {"config", cfg.json()},
-                         {"threads", num_threads()},
-                         {"epochs", epochs},
-                         {"final",
-                          {{"mean_weight_flipped", w_flipped},
-                           {"mean_weight_clean", w_clean},
-                           {"test_accuracy", acc},
-                           {"baseline_test_accuracy", acc_baseline},
-                           {"seconds", seconds_since(start)}}}});
+  if (!common.out_dir.empty()) {
+    const Json results = {{"example", "02_reweight_noisy_labels"},
+                          {"data", source},
+                          {"quick", common.quick},
+                          {"config", cfg.json()},
+                          {"threads", num_threads()},
+                          {"epochs", epochs},
+                          {"final",
+                           {{"mean_weight_flipped", w_flipped},
+                            {"mean_weight_clean", w_clean},
+                            {"test_accuracy", acc},
+                            {"baseline_test_accuracy", acc_baseline},
+                            {"seconds", progress.elapsed()}}}};
+    write_json_atomic(std::filesystem::path(common.out_dir) / "results.json", results);
+  }
   return separated ? 0 : 1;
 }

@@ -12,14 +12,11 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <numeric>
 #include <string>
 #include <vector>
 
-#include <CLI/CLI.hpp>
-#include <nlohmann/json.hpp>
-
+#include "common.hpp"
 #include "metagrad/data/dataset.hpp"
 #include "metagrad/data/mnist.hpp"
 #include "metagrad/explain/explain.hpp"
@@ -28,9 +25,8 @@
 #include "metagrad/optim/adam.hpp"
 
 using namespace metagrad;
+using namespace metagrad::examples;
 namespace md = metagrad::data;
-using Json = nlohmann::ordered_json;
-using Clock = std::chrono::steady_clock;
 
 namespace {
 
@@ -61,8 +57,6 @@ struct Config {
             {"sg_sigma", sg_sigma}, {"cd_tile", tile},        {"ibp_examples", ibp_examples}, {"ibp_eps", ibp_eps}};
   }
 };
-
-double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
 /// conv 5×5 (8) → ReLU → max 2 → conv 5×5 (16) → ReLU → max 2 → 256 → 64 → 10: every layer CD and IBP handle.
 std::shared_ptr<Sequential<float>> make_cnn(Generator& gen) {
@@ -129,37 +123,22 @@ io::Image acd_level_image(const Tensor<float>& img, const AcdHierarchy& h, const
   return out;
 }
 
-void write_json(const std::filesystem::path& dir, const Json& j) {
-  const auto path = dir / "results.json", tmp = dir / "results.json.tmp";
-  {
-    std::ofstream out(tmp);
-    out << j.dump(2) << '\n';
-    if (!out) throw std::runtime_error("cannot write " + tmp.string());
-  }
-  std::filesystem::rename(tmp, path);
-  std::printf("wrote %s\n", path.c_str());
-}
-
 }  // namespace
 
 int main(int argc, char** argv) try {
   Config cfg;
-  bool quick = false, fashion = false, use_synthetic = false;
-  std::string out_dir = "out/03_explain_mnist";
+  CommonOptions common{.out_dir = "out/03_explain_mnist"};
+  bool fashion = false, use_synthetic = false;
   CLI::App app{"metagrad: train a small CNN on MNIST and draw what every explainer sees"};
-  app.add_flag("--quick", quick, "at most 10,000 training images, 2 epochs (about a minute)");
+  add_common_options(app, common, cfg.seed, cfg.epochs,
+                     {.quick = "at most 10,000 training images, 2 epochs (about a minute)",
+                      .seed = "seed for the weights and the batch order",
+                      .out = "output folder"});
   auto* fashion_flag = app.add_flag("--fashion", fashion, "Fashion-MNIST instead of MNIST");
   app.add_flag("--synthetic", use_synthetic, "synthetic squares instead of a fetched data set")->excludes(fashion_flag);
-  app.add_option("--out", out_dir, "output folder");
-  app.add_option("--seed", cfg.seed, "seed for the weights and the batch order");
-  auto* epochs_opt = app.add_option("--epochs", cfg.epochs, "training epochs")->check(CLI::PositiveNumber);
-  CLI11_PARSE(app, argc, argv);
-  if (quick) {
-    const int epochs = cfg.epochs;
-    cfg.make_quick();
-    if (epochs_opt->count()) cfg.epochs = epochs;
-  }
-  const std::filesystem::path out(out_dir);
+  if (const auto exit_code = parse_command_line(app, argc, argv, common, [&] { cfg.make_quick(); })) return *exit_code;
+  const bool quick = common.quick;
+  const std::filesystem::path out(common.out_dir);
   std::filesystem::create_directories(out);
   Generator gen(cfg.seed);
 
@@ -187,11 +166,10 @@ int main(int argc, char** argv) try {
   auto net = make_cnn(gen);
   Adam<float> opt(net->parameters(), {.lr = cfg.lr});
   md::Loader loader(train, cfg.batch, cfg.seed);
-  const auto t_train = Clock::now();
+  const Progress progress(cfg.epochs);
   const std::int64_t batches = loader.batches_per_epoch();
   for (int epoch = 0; epoch < cfg.epochs; ++epoch) {
     net->train();
-    const auto t_epoch = Clock::now();
     double loss_sum = 0;
     std::int64_t b = 0;
     for (const auto& batch : loader.epoch(epoch)) {
@@ -201,20 +179,17 @@ int main(int argc, char** argv) try {
       opt.step();
       loss_sum += loss.item();
       if (++b % std::max<std::int64_t>(1, batches / 4) == 0 && b < batches) {
-        const double done = (epoch + static_cast<double>(b) / batches) / cfg.epochs;
         std::printf("  epoch %d: %lld/%lld batches, loss %.4f, ETA %.0f s\n", epoch + 1, static_cast<long long>(b),
-                    static_cast<long long>(batches), loss_sum / b, seconds_since(t_train) * (1 / done - 1));
+                    static_cast<long long>(batches), loss_sum / b,
+                    progress.eta(epoch + static_cast<double>(b) / static_cast<double>(batches)));
         std::fflush(stdout);
       }
     }
     net->eval();
-    const double elapsed = seconds_since(t_train);
-    std::printf("epoch %d/%d  loss %.4f  test acc %5.2f%%  %5.1f s  ETA %.0f s\n", epoch + 1, cfg.epochs, loss_sum / b,
-                100 * accuracy(*net, test), seconds_since(t_epoch), elapsed / (epoch + 1) * (cfg.epochs - epoch - 1));
-    std::fflush(stdout);
+    progress.print_epoch(epoch + 1, formatted("loss %.4f  test acc %5.2f%%", loss_sum / b, 100 * accuracy(*net, test)));
   }
   net->eval();
-  const double train_seconds = seconds_since(t_train);
+  const double train_seconds = progress.elapsed();
   const double test_acc = accuracy(*net, test);
   std::printf("test accuracy %.2f%% after %.1f s of training\n", 100 * test_acc, train_seconds);
 
@@ -324,15 +299,17 @@ int main(int argc, char** argv) try {
   std::printf("ACD: %zu levels for image 0 (class %lld) in %.1f s\n", hier.levels.size(),
               static_cast<long long>(target(0)), seconds_since(t_acd));
 
-  write_json(out, {{"example", "03_explain_mnist"},
-                   {"data", data_name},
-                   {"config", cfg.json()},
-                   {"test_accuracy", test_acc},
-                   {"ig_completeness_error", {{"max_abs", ig_abs}, {"max_relative", ig_rel}, {"steps", cfg.ig_steps}}},
-                   {"cd_sum_error", {{"max_abs", cd_abs}, {"max_abs_logit", logit_scale}}},
-                   {"ibp", ibp},
-                   {"acd_levels", hier.levels.size()},
-                   {"train_seconds", train_seconds}});
+  const Json results = {{"example", "03_explain_mnist"},
+                        {"data", data_name},
+                        {"config", cfg.json()},
+                        {"test_accuracy", test_acc},
+                        {"ig_completeness_error",
+                         {{"max_abs", ig_abs}, {"max_relative", ig_rel}, {"steps", cfg.ig_steps}}},
+                        {"cd_sum_error", {{"max_abs", cd_abs}, {"max_abs_logit", logit_scale}}},
+                        {"ibp", ibp},
+                        {"acd_levels", hier.levels.size()},
+                        {"train_seconds", train_seconds}};
+  write_json_atomic(out / "results.json", results);
   return 0;
 } catch (const std::exception& e) {
   std::fprintf(stderr, "03_explain_mnist: %s\n", e.what());

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
-// Helpers shared by the tests: approximate tensor comparison and exception-message checks.
+// Helpers shared by the tests: exact and approximate tensor comparison, exception-message checks.
 #pragma once
+#include <algorithm>
 #include <cmath>
 #include <string>
 
@@ -19,6 +20,12 @@ bool allclose(const Tensor<T>& a, const Tensor<T>& b, double atol = 1e-6, double
     if (!(std::abs(x - y) <= atol + rtol * std::abs(y))) return false;
   }
   return true;
+}
+
+/// Element-exact equality and equal shapes (for kernels that move values and never round).
+template <Element T>
+bool same(const Tensor<T>& a, const Tensor<T>& b) {
+  return a.shape() == b.shape() && std::equal(a.data(), a.data() + a.numel(), b.data());
 }
 
 /// Runs fn, requires it to throw metagrad::Error, and returns the message.

@@ -19,22 +19,17 @@
 
 #include "metagrad/core/random.hpp"
 #include "metagrad/data/idx.hpp"
+#include "data/files.hpp"
 #include "test_util.hpp"
 
 namespace fs = std::filesystem;
+using metagrad::testing::fresh_dir;
 namespace md = metagrad::data;
 using metagrad::Shape;
 using metagrad::Tensor;
 using Bytes = std::vector<unsigned char>;
 
 namespace {
-
-fs::path fresh_dir(const std::string& name) {
-  const fs::path dir = fs::temp_directory_path() / ("metagrad-test-" + name + "-" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
 
 Bytes read_bytes(const fs::path& f) {
   std::ifstream in(f, std::ios::binary);

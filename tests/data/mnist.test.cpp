@@ -14,24 +14,18 @@
 
 #include "metagrad/core/creation.hpp"
 #include "metagrad/data/mnist.hpp"
+#include "data/files.hpp"
 #include "test_util.hpp"
 
 namespace fs = std::filesystem;
+using metagrad::testing::fresh_dir;
+using metagrad::testing::write_text;
 namespace md = metagrad::data;
 using metagrad::IndexTensor;
 using metagrad::Shape;
 using metagrad::Tensor;
 
 namespace {
-
-fs::path fresh_dir(const std::string& name) {
-  const fs::path dir = fs::temp_directory_path() / ("metagrad-test-" + name + "-" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
-
-void write_text(const fs::path& file, const std::string& text) { std::ofstream(file, std::ios::binary) << text; }
 
 /// {"data": [...]} with `count` images whose pixel p of image k is ((k + p) % 11) / 10.
 std::string digit_json(int count, int digit) {

@@ -11,24 +11,15 @@
 
 #include "metagrad/data/spam.hpp"
 #include "metagrad/data/text.hpp"
+#include "data/files.hpp"
 #include "test_util.hpp"
 
 namespace fs = std::filesystem;
+using metagrad::testing::fresh_dir;
+using metagrad::testing::write_text;
 namespace md = metagrad::data;
 
 namespace {
-
-fs::path fresh_dir(const std::string& name) {
-  const fs::path dir = fs::temp_directory_path() / ("metagrad-test-" + name + "-" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
-
-void write_text(const fs::path& file, const std::string& text) {
-  fs::create_directories(file.parent_path());
-  std::ofstream(file, std::ios::binary) << text;
-}
 
 /// A three-email corpus in the package's layout.
 fs::path small_corpus() {

@@ -10,7 +10,7 @@ using V = std::vector<Tensor<double>>;
 
 namespace {
 /// A CNN with every layer CD supports.
-std::shared_ptr<Sequential<double>> make_cnn(Generator& gen) {
+std::shared_ptr<Sequential<double>> cd_cnn(Generator& gen) {
   auto net = std::make_shared<Sequential<double>>();
   net->emplace_back<Conv2d<double>>(2, 4, Size2d{3}, gen, Conv2dOptions{.padding = 1});
   net->emplace_back<ReLU<double>>();
@@ -31,7 +31,7 @@ std::shared_ptr<Sequential<double>> make_cnn(Generator& gen) {
 TEST_SUITE("explain.cd") {
   TEST_CASE("explain.cd: rel + irrel equals the forward pass at every layer") {
     Generator gen(11);
-    auto net = make_cnn(gen);
+    auto net = cd_cnn(gen);
     auto& bn = dynamic_cast<BatchNorm2d<double>&>((*net)[3]);
     bn.running_mean = randn<double>(Shape{4}, gen) * 0.1;
     bn.running_var = rand<double>(Shape{4}, gen, 0.5, 2.0);
@@ -64,7 +64,7 @@ TEST_SUITE("explain.cd") {
 
   TEST_CASE("explain.cd: an all-ones mask leaves nothing irrelevant; an all-zeros mask nothing relevant") {
     Generator gen(12);
-    auto net = make_cnn(gen);
+    auto net = cd_cnn(gen);
     net->eval();
     const auto x = randn<double>(Shape{2, 2, 8, 8}, gen);
     const auto all = contextual_decomposition(*net, x, ones<double>(Shape{1}));

@@ -10,7 +10,7 @@ using metagrad::testing::allclose;
 using V = std::vector<Tensor<double>>;
 
 namespace {
-std::shared_ptr<Sequential<double>> make_cnn(Generator& gen) {
+std::shared_ptr<Sequential<double>> ibp_cnn(Generator& gen) {
   auto net = std::make_shared<Sequential<double>>();
   net->emplace_back<Conv2d<double>>(1, 3, Size2d{3}, gen, Conv2dOptions{.padding = 1});
   net->emplace_back<ReLU<double>>();
@@ -34,7 +34,7 @@ bool inside(const Tensor<double>& y, const Bounds<double>& b) {
 TEST_SUITE("explain.ibp") {
   TEST_CASE("explain.ibp: the bounds contain the outputs of 1,000 random perturbations in the box") {
     Generator gen(21);
-    auto net = make_cnn(gen);
+    auto net = ibp_cnn(gen);
     const auto x = randn<double>(Shape{2, 1, 6, 6}, gen);
     const auto mask = bernoulli<double>(Shape{1, 1, 6, 6}, 0.5, gen);
     const double eps = 0.3;
@@ -51,7 +51,7 @@ TEST_SUITE("explain.ibp") {
 
   TEST_CASE("explain.ibp: ε = 0 gives equal bounds; bounds tighten monotonically as ε shrinks") {
     Generator gen(22);
-    auto net = make_cnn(gen);
+    auto net = ibp_cnn(gen);
     const auto x = randn<double>(Shape{3, 1, 6, 6}, gen);
     const auto mask = ones<double>(Shape{1, 1, 6, 6});
     const auto b0 = interval_bounds(*net, x, 0.0, mask);
@@ -77,7 +77,7 @@ TEST_SUITE("explain.ibp") {
 
   TEST_CASE("explain.ibp: the IBP-Ex worst-case loss passes gradcheck in the parameters") {
     Generator gen(23);
-    auto net = make_cnn(gen);
+    auto net = ibp_cnn(gen);
     const auto x = randn<double>(Shape{2, 1, 6, 6}, gen);
     const auto mask = bernoulli<double>(Shape{1, 1, 6, 6}, 0.5, gen);
     const auto y = from_vector<std::int64_t>({0, 2}, Shape{2});

@@ -161,6 +161,40 @@ TEST_SUITE("ops.conv") {
     CHECK(allclose(y, reshape(tensor<double>({11, 15, 21, 38}), Shape{1, 1, 2, 2})));
   }
 
+  TEST_CASE("ops.conv2d: the lowering a graph keeps gives the values of lowering chunk by chunk") {
+    // With a graph recorded, conv2d and conv2d_weight_grad lower x once for the whole batch and
+    // hand that to their rules; without one, the kernels lower chunk by chunk. Same numbers.
+    Generator gen(25);
+    for (const auto& c : kCases) {
+      CAPTURE(c.name);
+      auto x = randn<double>(c.x, gen).requires_grad_(), w = randn<double>(c.w, gen).requires_grad_();
+      const Tensor<double> none;
+      for_thread_counts([&] {
+        const auto y = conv2d(x, w, none, c.stride, c.padding, c.dilation);  // keeps the lowering of x
+        auto r = randn<double>(y.shape(), gen).requires_grad_();
+        Tensor<double> y_plain, dw_plain;
+        {
+          NoGradGuard plain;
+          y_plain = conv2d(x, w, none, c.stride, c.padding, c.dilation);
+          dw_plain = conv2d_weight_grad(x, r, w.shape(), c.stride, c.padding, c.dilation);
+        }
+        CHECK(allclose(y, y_plain, 1e-12, 1e-12));
+        // The weight gradient reads the kept lowering; its own derivative in r (conv2d(x, v))
+        // reads it once more.
+        const auto dw = grad(sum(mul(y, r)), w, {.create_graph = true});
+        CHECK(allclose(dw, dw_plain, 1e-12, 1e-12));
+        const auto v = randn<double>(w.shape(), gen);
+        const auto dr = grad(sum(mul(dw, v)), r);
+        Tensor<double> dr_plain;
+        {
+          NoGradGuard plain;
+          dr_plain = conv2d(x, v, none, c.stride, c.padding, c.dilation);
+        }
+        CHECK(allclose(dr, dr_plain, 1e-12, 1e-12));
+      });
+    }
+  }
+
   TEST_CASE("ops.conv2d: every derivative is again one of the three conv ops") {
     Generator gen(24);
     auto x = randn<double>(Shape{1, 2, 5, 5}, gen).requires_grad_();

@@ -11,15 +11,11 @@
 
 using namespace metagrad;
 using metagrad::testing::OpRow;
+using metagrad::testing::same;
 using V = std::vector<Tensor<double>>;
 using I64 = std::int64_t;
 
 namespace {
-
-template <Element T>
-bool same(const Tensor<T>& a, const Tensor<T>& b) {
-  return a.shape() == b.shape() && std::equal(a.data(), a.data() + a.numel(), b.data());
-}
 
 IndexTensor ix(std::initializer_list<I64> v) { return tensor<I64>(v); }
 IndexTensor ix(std::initializer_list<std::initializer_list<I64>> v) { return tensor<I64>(v); }

@@ -1,4 +1,10 @@
 // SPDX-License-Identifier: MIT
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <initializer_list>
+#include <limits>
+
 #include <Eigen/Core>
 
 #include "metagrad/ops/linalg.hpp"
@@ -33,6 +39,50 @@ MatD reference_mm(const Tensor<T>& a, const Tensor<T>& b, bool ta, bool tb) {
 
 bool close(const MatD& a, const MatD& b, double tol) {
   return a.rows() == b.rows() && a.cols() == b.cols() && ((a - b).array().abs() <= tol * (1 + b.array().abs())).all();
+}
+
+/// The worst error of c = op(a) op(b), row-major matrices with op(a) [n, k] and op(b) [k, m],
+/// against a long double product summed with plain loops, in units of the error bound
+/// k·eps·Σ_p |op(a)_ip| |op(b)_pj| of entry (i, j): what rounding in T can cost a k-term dot
+/// product in any summation order or blocking (fused multiply-adds round less). The bound scales
+/// with the sizes of the products, not with the result, which may cancel to near zero; an operand
+/// read with the wrong transpose or leading dimension lands orders of magnitude above 1.
+template <class T>
+double worst_error_in_bounds(const T* a, const T* b, const T* c, std::int64_t n, std::int64_t k, std::int64_t m,
+                             bool ta, bool tb) {
+  const long double eps = std::numeric_limits<T>::epsilon();
+  double worst = 0;
+  for (std::int64_t i = 0; i < n; ++i)
+    for (std::int64_t j = 0; j < m; ++j) {
+      long double exact = 0, magnitude = 0;
+      for (std::int64_t p = 0; p < k; ++p) {
+        const long double x = ta ? a[p * n + i] : a[i * k + p], y = tb ? b[j * k + p] : b[p * m + j];
+        exact += x * y;
+        magnitude += std::abs(x * y);
+      }
+      const long double bound = std::max<long double>(k * eps * magnitude, std::numeric_limits<T>::min());
+      worst = std::max(worst, static_cast<double>(std::abs(c[i * m + j] - exact) / bound));
+    }
+  return worst;
+}
+
+/// mm for every transpose flag and each {n, k, m} in `sizes`, checked by worst_error_in_bounds.
+template <class T>
+void check_mm_in_bounds(std::initializer_list<std::array<std::int64_t, 3>> sizes, Generator& gen) {
+  for (const auto& [n, k, m] : sizes)
+    for (bool ta : {false, true})
+      for (bool tb : {false, true}) {
+        const auto a = randn<T>(ta ? Shape{k, n} : Shape{n, k}, gen), b = randn<T>(tb ? Shape{m, k} : Shape{k, m}, gen);
+        const auto c = mm(a, b, ta, tb);
+        REQUIRE(c.shape() == Shape{n, m});
+        const double worst = worst_error_in_bounds(a.data(), b.data(), c.data(), n, k, m, ta, tb);
+        CAPTURE(n);
+        CAPTURE(k);
+        CAPTURE(m);
+        CAPTURE(ta);
+        CAPTURE(tb);
+        CHECK(worst <= 1.0);
+      }
 }
 }  // namespace
 
@@ -90,6 +140,41 @@ TEST_SUITE("ops.linalg") {
       }
     }
     set_num_threads(saved);
+  }
+
+  // gemm() hands every product to OpenBLAS (with METAGRAD_WITH_OPENBLAS) unless it is "small":
+  // n == 1, m == 1 or n + m + k < 20, which Eigen's GEMV and coefficient-wise kernels take. The op
+  // table's shapes are all small. Here each entry, in float and in double, is held to its own
+  // rounding bound, and n, k and m all differ, so a transpose flag or leading dimension passed
+  // wrongly reads the wrong elements and fails by orders of magnitude.
+  TEST_CASE_TEMPLATE("ops.mm: BLAS and Eigen paths, every transpose flag, within k·eps of a long double product", T,
+                     float, double) {
+    Generator gen(13);
+    SUBCASE("large and odd: the BLAS path") { check_mm_in_bounds<T>({{257, 300, 263}, {37, 91, 53}, {2, 45, 3}}, gen); }
+    SUBCASE("just below the BLAS threshold: Eigen") {
+      // n + m + k = 19, and matrix-vector products (n == 1, m == 1) of any depth.
+      check_mm_in_bounds<T>({{6, 8, 5}, {1, 300, 70}, {70, 300, 1}}, gen);
+    }
+    SUBCASE("bmm: one GEMM per batch entry, broadcast, and folded into one GEMM") {
+      const std::int64_t n = 41, k = 67, m = 29;
+      for (bool ta : {false, true})
+        for (bool tb : {false, true}) {
+          // a [1, ...] broadcast over b's batch of 3.
+          const auto a = randn<T>(ta ? Shape{1, k, n} : Shape{1, n, k}, gen);
+          const auto b = randn<T>(tb ? Shape{3, m, k} : Shape{3, k, m}, gen);
+          const auto c = bmm(a, b, ta, tb);
+          REQUIRE(c.shape() == Shape{3, n, m});
+          CAPTURE(ta);
+          CAPTURE(tb);
+          for (std::int64_t i = 0; i < 3; ++i)
+            CHECK(worst_error_in_bounds(a.data(), b.data() + i * k * m, c.data() + i * n * m, n, k, m, ta, tb) <= 1.0);
+        }
+      // [2, n, k] @ [k, m] (not transposed) is one [2n, k] @ [k, m] GEMM.
+      const auto a = randn<T>(Shape{2, n, k}, gen), b = randn<T>(Shape{k, m}, gen);
+      const auto c = bmm(a, b, false, false);
+      REQUIRE(c.shape() == Shape{2, n, m});
+      CHECK(worst_error_in_bounds(a.data(), b.data(), c.data(), 2 * n, k, m, false, false) <= 1.0);
+    }
   }
 
   TEST_CASE("ops.mm: small hand-computed product") {

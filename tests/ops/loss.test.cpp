@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: MIT
+#include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "metagrad/ops/loss.hpp"
 #include "op_table.hpp"
@@ -86,6 +88,26 @@ TEST_SUITE("ops.loss") {
     const auto g_fused = grad(fused, x), g_composed = grad(composed, x), g_soft = grad(soft, x);
     CHECK(allclose(g_fused, g_composed, 1e-16, 1e-14));
     CHECK(allclose(g_fused, g_soft, 1e-16, 1e-14));
+  }
+
+  // Masked logits (-inf) get exactly no gradient, fused or through nll(log_softmax), and a fully
+  // masked row gives NaN both ways (log Σ exp = -inf minus x_y = -inf, as in PyTorch). Eigen 3.4's
+  // vectorised exp gives ~1e-308 (~1e-38 in float) at -inf, which leaked into both; 37 classes
+  // fill SIMD packets at any width and leave a tail.
+  TEST_CASE_TEMPLATE("ops.cross_entropy: masked (-inf) logits get exactly 0 gradient", T, float, double) {
+    const T inf = std::numeric_limits<T>::infinity();
+    auto is_zero = [](const Tensor<T>& t) { return std::all_of(t.data(), t.data() + t.numel(), [](T v) { return v == T(0); }); };
+    auto x = full<T>(Shape{2, 37}, -inf);
+    x.mutable_data()[5] = T(0.5);
+    x.mutable_data()[37 + 9] = T(-1);
+    x.requires_grad_();
+    const auto labels = from_vector<std::int64_t>({5, 9}, Shape{2});
+    CHECK(is_zero(grad(cross_entropy(x, labels), x)));
+    CHECK(is_zero(grad(nll(log_softmax(x, 1), labels), x)));
+    const auto masked = full<T>(Shape{1, 37}, -inf);
+    const auto one = from_vector<std::int64_t>({0}, Shape{1});
+    CHECK(std::isnan(cross_entropy(masked, one).item()));
+    CHECK(std::isnan(nll(log_softmax(masked, 1), one).item()));
   }
 
   TEST_CASE("ops.cross_entropy: Hessian-vector product equals (diag(p) - p pᵀ) v / N") {

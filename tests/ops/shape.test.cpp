@@ -13,16 +13,11 @@
 using namespace metagrad;
 using metagrad::testing::allclose;
 using metagrad::testing::OpRow;
+using metagrad::testing::same;
 using V = std::vector<Tensor<double>>;
 using I64 = std::int64_t;
 
 namespace {
-
-/// Element-exact equality (the copy kernels move values, they never round).
-template <Element T>
-bool same(const Tensor<T>& a, const Tensor<T>& b) {
-  return a.shape() == b.shape() && std::equal(a.data(), a.data() + a.numel(), b.data());
-}
 
 /// 0, 1, 2, ... in `shape`: after a copy kernel every element names where it came from (exact in
 /// float too, below 2^24 elements).

@@ -101,6 +101,27 @@ TEST_SUITE("ops.softmax") {
     CHECK(softmax(cols, 0)(3, 1) == 0.0);
   }
 
+  // Where y = log_softmax(x) is -inf, p = exp(y) is 0, so the gradient g - p Σg is exactly g.
+  // Eigen 3.4's vectorised exp gives ~1e-308 (~1e-38 in float) at -inf, so this fails unless
+  // the -inf entries sit in SIMD lanes: 37 fills packets at any width and leaves a tail.
+  TEST_CASE_TEMPLATE("ops.log_softmax: the backward pass is exactly g where the output is -inf", T, float, double) {
+    const T inf = std::numeric_limits<T>::infinity();
+    auto is_zero = [](const Tensor<T>& t) { return std::all_of(t.data(), t.data() + t.numel(), [](T v) { return v == T(0); }); };
+    // Slices along the last dim (the contiguous kernel) and along dim 0 (the column-block
+    // kernel): one live entry per slice, with g = 1 there and 0 elsewhere, so every output is 0.
+    for (int dim : {1, 0}) {
+      INFO("dim ", dim);
+      const Shape shape = dim == 1 ? Shape{2, 37} : Shape{5, 37};
+      auto y = full<T>(shape, -inf), g = zeros<T>(shape);
+      for (std::int64_t s = 0; s < shape[1 - dim]; ++s) {
+        const std::int64_t at = dim == 1 ? s * 37 + 3 : 2 * 37 + s;
+        y.mutable_data()[at] = T(0);
+        g.mutable_data()[at] = T(1);
+      }
+      CHECK(is_zero(detail::log_softmax_backward(g, y, dim)));
+    }
+  }
+
   TEST_CASE("ops.softmax: fused backward kernels equal the composed rules") {
     Generator gen(8);
     const Shape shape{3, 4, 5};

@@ -1,4 +1,6 @@
 // SPDX-License-Identifier: MIT
+#include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
 
@@ -242,6 +244,28 @@ TEST_SUITE("ops.unary") {
     auto big = softplus(tensor<float>({1e30f, -1e30f}));
     CHECK(big(0) == 1e30f);
     CHECK(big(1) == 0.0f);
+  }
+
+  // Eigen 3.4's vectorised exp gives the smallest normal number (~1e-308 double, ~1e-38 float)
+  // at -inf where std::exp gives 0. 37 elements fill SIMD packets at any width and leave a tail.
+  TEST_CASE_TEMPLATE("ops.exp: exactly 0 at -inf in every SIMD lane; inf and NaN pass through", T, float, double) {
+    const T inf = std::numeric_limits<T>::infinity();
+    auto is_zero = [](const Tensor<T>& t) { return std::all_of(t.data(), t.data() + t.numel(), [](T v) { return v == T(0); }); };
+    CHECK(is_zero(exp(full<T>(Shape{37}, -inf))));
+    // softplus(-inf) = log1p(exp(-inf)) / beta, and elu's gradient at -inf is alpha exp(-inf) g.
+    CHECK(is_zero(softplus(full<T>(Shape{37}, -inf))));
+    auto x = full<T>(Shape{37}, -inf).requires_grad_();
+    CHECK(is_zero(grad(sum(elu(x)), x)));
+    // The select that zeroes -inf leaves the other special values alone.
+    const std::array<T, 4> special{-inf, T(0), inf, std::numeric_limits<T>::quiet_NaN()};
+    std::vector<T> mixed(37);
+    for (std::size_t i = 0; i < mixed.size(); ++i) mixed[i] = special[i % 4];
+    const auto y = exp(from_vector<T>(mixed));
+    for (std::int64_t i = 0; i < 37; ++i) {
+      INFO("exp(", mixed[static_cast<std::size_t>(i)], ") at ", i, " gave ", y(i));
+      if (i % 4 == 3) CHECK(std::isnan(y(i)));
+      else CHECK(y(i) == std::array<T, 3>{T(0), T(1), inf}[static_cast<std::size_t>(i % 4)]);
+    }
   }
 
   TEST_CASE("ops.unary: NaN propagates through relu, clamp, elu and gelu") {

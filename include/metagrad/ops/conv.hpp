@@ -6,7 +6,13 @@
 //   conv2d_weight_grad(x, g, w_shape) = ∂B/∂w
 // Each primitive is a partial derivative of the same trilinear form, so the derivative of any of
 // them is again one of the three, and the family differentiates to any order.
+//
+// conv2d(x, w) and conv2d_weight_grad(x, g) both lower x (im2col), and their derivatives lower the
+// same x again: a Hessian-vector product of a CNN lowered each input four times. So when a graph
+// is being recorded, the lowering of x is made once, kept by the graph (like PyTorch's finput) and
+// handed from rule to rule; its size is capped, since it is patch/C times the input.
 #pragma once
+#include <memory>
 #include <ostream>
 
 #include "metagrad/backend/cpu/conv.hpp"
@@ -69,6 +75,37 @@ inline void check_grad_output(const Shape& grad, const cpu::ConvGeometry& g, con
   check(grad == conv_output_shape(g), op, "grad_output ", grad, " does not match the output ", conv_output_shape(g),
         " of a convolution of input ", x, " with weight ", w);
 }
+/// The im2col of a convolution input for one geometry (cpu::lower_batch layout), shared by the
+/// rules of every op that reads that input; null when not kept.
+template <Floating T>
+using Lowering = std::shared_ptr<const Tensor<T>>;
+
+/// The largest lowering kept alive with a graph, in elements (32 MiB of float).
+inline constexpr std::int64_t kMaxKeptLowering = std::int64_t{1} << 23;
+
+inline bool lowering_fits(const cpu::ConvGeometry& g) { return g.batch * g.patch() * g.positions() <= kMaxKeptLowering; }
+
+template <Floating T>
+Lowering<T> lower(const Tensor<T>& x, const cpu::ConvGeometry& g) {
+  auto cols = Tensor<T>::empty(Shape{g.batch * g.patch() * g.positions()});
+  cpu::lower_batch(x.data(), g, cols.fresh_data());
+  return std::make_shared<const Tensor<T>>(std::move(cols));
+}
+
+/// The lowering to use: the one handed in, else a new one when a rule recorded now will read x
+/// again (`reread`), else none (the kernel lowers chunk by chunk in cache).
+template <Floating T>
+Lowering<T> lowering_for(const Tensor<T>& x, const cpu::ConvGeometry& g, Lowering<T> given, bool reread) {
+  if (given || !reread || !GradMode::enabled() || !lowering_fits(g)) return given;
+  return lower(x, g);
+}
+
+template <Floating T>
+Tensor<T> conv2d(const Tensor<T>& x, const Tensor<T>& weight, const Tensor<T>& bias, const ConvParams& p,
+                 Lowering<T> lowered);
+template <Floating T>
+Tensor<T> conv2d_weight_grad(const Tensor<T>& input, const Tensor<T>& grad_output, const Shape& weight_shape,
+                             const ConvParams& p, Lowering<T> lowered);
 }  // namespace detail
 
 /// 2-D convolution (cross-correlation, as in PyTorch): x [N, C, H, W], weight [O, C, kh, kw],
@@ -76,22 +113,36 @@ inline void check_grad_output(const Shape& grad, const cpu::ConvGeometry& g, con
 template <Floating T>
 Tensor<T> conv2d(const Tensor<T>& x, const Tensor<T>& weight, const Tensor<T>& bias = {}, Size2d stride = 1,
                  Size2d padding = 0, Size2d dilation = 1) {
-  const detail::ConvParams p{stride, padding, dilation};
-  const auto g = detail::conv_geometry(x.shape(), weight.shape(), p, "conv2d");
+  return detail::conv2d(x, weight, bias, detail::ConvParams{stride, padding, dilation}, detail::Lowering<T>{});
+}
+
+namespace detail {
+/// conv2d, reading the lowering of x when one is given.
+template <Floating T>
+Tensor<T> conv2d(const Tensor<T>& x, const Tensor<T>& weight, const Tensor<T>& bias, const ConvParams& p,
+                 Lowering<T> lowered) {
+  const auto g = conv_geometry(x.shape(), weight.shape(), p, "conv2d");
   const bool with_bias = bias.defined();
   check(!with_bias || bias.shape() == Shape{g.out_channels}, "conv2d", "bias ", with_bias ? bias.shape().str() : "",
         " does not match weight ", weight.shape());
-  auto y = Tensor<T>::empty(detail::conv_output_shape(g));
-  cpu::conv2d_forward(x.data(), weight.data(), with_bias ? bias.data() : nullptr, y.fresh_data(), g);
-  auto rule = [p, with_bias](const Tensor<T>& gy, BackwardContext<T>& c) {
+  // The weight gradient reads x again.
+  lowered = lowering_for(x, g, std::move(lowered), weight.requires_grad());
+  auto y = Tensor<T>::empty(conv_output_shape(g));
+  const T* b = with_bias ? bias.data() : nullptr;
+  if (lowered)
+    cpu::conv2d_forward_lowered(lowered->data(), weight.data(), b, y.fresh_data(), g);
+  else
+    cpu::conv2d_forward(x.data(), weight.data(), b, y.fresh_data(), g);
+  auto rule = [p, with_bias, lowered](const Tensor<T>& gy, BackwardContext<T>& c) {
     const auto &x = c.input(0), &w = c.input(1);
     if (c.wants(0)) c.set(0, conv2d_input_grad(gy, w, x.shape(), p.stride, p.padding, p.dilation));
-    if (c.wants(1)) c.set(1, conv2d_weight_grad(x, gy, w.shape(), p.stride, p.padding, p.dilation));
+    if (c.wants(1)) c.set(1, conv2d_weight_grad(x, gy, w.shape(), p, lowered));
     if (with_bias && c.wants(2)) c.set(2, sum(gy, {0, 2, 3}));
   };
   if (with_bias) return record("conv2d", std::move(y), {x, weight, bias}, std::move(rule));
   return record("conv2d", std::move(y), {x, weight}, std::move(rule));
 }
+}  // namespace detail
 
 /// The adjoint of conv2d in its input: the gradient of <conv2d(x, weight), grad_output> with
 /// respect to x, for x of shape input_shape. Bilinear in (grad_output, weight).
@@ -103,11 +154,12 @@ Tensor<T> conv2d_input_grad(const Tensor<T>& grad_output, const Tensor<T>& weigh
   detail::check_grad_output(grad_output.shape(), g, input_shape, weight.shape(), "conv2d_input_grad");
   auto dx = Tensor<T>::empty(input_shape);
   cpu::conv2d_input_grad(grad_output.data(), weight.data(), dx.fresh_data(), g);
-  return record("conv2d_input_grad", std::move(dx), {grad_output, weight}, [p](const Tensor<T>& u, BackwardContext<T>& c) {
-    // <conv2d_input_grad(g, w), u> = B(u, w, g).
+  return record("conv2d_input_grad", std::move(dx), {grad_output, weight}, [p, g](const Tensor<T>& u, BackwardContext<T>& c) {
+    // <conv2d_input_grad(g, w), u> = B(u, w, g). Both products lower u: when both are wanted, once.
     const auto &gy = c.input(0), &w = c.input(1);
-    if (c.wants(0)) c.set(0, conv2d(u, w, {}, p.stride, p.padding, p.dilation));
-    if (c.wants(1)) c.set(1, conv2d_weight_grad(u, gy, w.shape(), p.stride, p.padding, p.dilation));
+    const auto lowered = c.wants(0) && c.wants(1) && detail::lowering_fits(g) ? detail::lower(u, g) : detail::Lowering<T>{};
+    if (c.wants(0)) c.set(0, detail::conv2d(u, w, {}, p, lowered));
+    if (c.wants(1)) c.set(1, detail::conv2d_weight_grad(u, gy, w.shape(), p, lowered));
   });
 }
 
@@ -116,18 +168,33 @@ Tensor<T> conv2d_input_grad(const Tensor<T>& grad_output, const Tensor<T>& weigh
 template <Floating T>
 Tensor<T> conv2d_weight_grad(const Tensor<T>& input, const Tensor<T>& grad_output, const Shape& weight_shape,
                              Size2d stride, Size2d padding, Size2d dilation) {
-  const detail::ConvParams p{stride, padding, dilation};
-  const auto g = detail::conv_geometry(input.shape(), weight_shape, p, "conv2d_weight_grad");
-  detail::check_grad_output(grad_output.shape(), g, input.shape(), weight_shape, "conv2d_weight_grad");
-  auto dw = Tensor<T>::empty(weight_shape);
-  cpu::conv2d_weight_grad(input.data(), grad_output.data(), dw.fresh_data(), g);
-  return record("conv2d_weight_grad", std::move(dw), {input, grad_output}, [p](const Tensor<T>& u, BackwardContext<T>& c) {
-    // <conv2d_weight_grad(x, g), u> = B(x, u, g).
-    const auto &x = c.input(0), &gy = c.input(1);
-    if (c.wants(0)) c.set(0, conv2d_input_grad(gy, u, x.shape(), p.stride, p.padding, p.dilation));
-    if (c.wants(1)) c.set(1, conv2d(x, u, {}, p.stride, p.padding, p.dilation));
-  });
+  return detail::conv2d_weight_grad(input, grad_output, weight_shape, detail::ConvParams{stride, padding, dilation},
+                                    detail::Lowering<T>{});
 }
+
+namespace detail {
+/// conv2d_weight_grad, reading the lowering of input when one is given.
+template <Floating T>
+Tensor<T> conv2d_weight_grad(const Tensor<T>& input, const Tensor<T>& grad_output, const Shape& weight_shape,
+                             const ConvParams& p, Lowering<T> lowered) {
+  const auto g = conv_geometry(input.shape(), weight_shape, p, "conv2d_weight_grad");
+  check_grad_output(grad_output.shape(), g, input.shape(), weight_shape, "conv2d_weight_grad");
+  // The derivative in grad_output is conv2d(input, u), which reads input again.
+  lowered = lowering_for(input, g, std::move(lowered), grad_output.requires_grad());
+  auto dw = Tensor<T>::empty(weight_shape);
+  if (lowered)
+    cpu::conv2d_weight_grad_lowered(lowered->data(), grad_output.data(), dw.fresh_data(), g);
+  else
+    cpu::conv2d_weight_grad(input.data(), grad_output.data(), dw.fresh_data(), g);
+  return record("conv2d_weight_grad", std::move(dw), {input, grad_output},
+                [p, lowered](const Tensor<T>& u, BackwardContext<T>& c) {
+                  // <conv2d_weight_grad(x, g), u> = B(x, u, g).
+                  const auto &x = c.input(0), &gy = c.input(1);
+                  if (c.wants(0)) c.set(0, conv2d_input_grad(gy, u, x.shape(), p.stride, p.padding, p.dilation));
+                  if (c.wants(1)) c.set(1, conv2d(x, u, {}, p, lowered));
+                });
+}
+}  // namespace detail
 
 /// Transposed convolution (PyTorch semantics): x [N, Cin, H, W], weight [Cin, Cout, kh, kw],
 /// optional bias [Cout]; the result is [N, Cout, (H-1)*stride - 2*padding + dilation*(kh-1) +

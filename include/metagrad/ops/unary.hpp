@@ -109,7 +109,7 @@ Tensor<T> gelu_backward(const Tensor<T>& g, const Tensor<T>& x, GeluApproximate 
 
 template <Floating T>
 Tensor<T> exp(const Tensor<T>& x) {
-  return record("exp", cpu::map_unary(x, [](const auto& a) { return a.exp(); }), {x},
+  return record("exp", cpu::map_unary(x, [](const auto& a) { return cpu::exp0(a); }), {x},
                 [](const Tensor<T>& g, BackwardContext<T>& c) { c.set(0, mul(g, c.output())); });
 }
 
@@ -206,7 +206,8 @@ Tensor<T> tanh(const Tensor<T>& x) {
 template <Floating T>
 Tensor<T> sigmoid(const Tensor<T>& x) {
   // 1 / (1 + exp(-x)) as PyTorch computes it: relative accuracy in both tails (Eigen's float
-  // logistic() is off by thousands of ulp for x < -8).
+  // logistic() is off by thousands of ulp for x < -8). Eigen's exp(-inf) ~ 1e-308 is harmless
+  // here: 1 + it rounds to 1.
   return record("sigmoid", cpu::map_unary(x, [](const auto& a) { return (T(1) + (-a).exp()).inverse(); }), {x},
                 [](const Tensor<T>& g, BackwardContext<T>& c) { c.set(0, sigmoid_backward(g, c.output())); });
 }
@@ -258,7 +259,7 @@ Tensor<T> softplus(const Tensor<T>& x, std::type_identity_t<T> beta = T(1), std:
         " (input of shape ", x.shape(), ")");
   auto out = cpu::map_unary(x, [beta, threshold](const auto& a) {
     const auto z = a * beta;
-    return cpu::select(cpu::compare<cpu::Compare::gt>(z, threshold), a, z.exp().log1p() / beta);
+    return cpu::select(cpu::compare<cpu::Compare::gt>(z, threshold), a, cpu::exp0(z).log1p() / beta);
   });
   return record("softplus", std::move(out), {x}, [beta, threshold](const Tensor<T>& g, BackwardContext<T>& c) {
     c.set(0, softplus_backward(g, c.input(0), T(beta), T(threshold)));

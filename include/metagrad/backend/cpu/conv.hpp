@@ -4,10 +4,12 @@
 // thread lowers a chunk of samples into one cache-sized column matrix; every sample's GEMM then
 // reads (or writes) its own columns of it in place and its NCHW block directly, which measured
 // faster than one wide GEMM per chunk plus restaging NCHW planes around it. With fewer samples
-// than threads, the GEMM takes the threads instead.
+// than threads, the GEMM takes the threads instead. The *_lowered kernels read a whole batch
+// lowered once by lower_batch, for callers that reuse one lowering for several products.
 #pragma once
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <utility>
 
 #include "metagrad/backend/cpu/gemm.hpp"
@@ -41,6 +43,46 @@ struct ConvGeometry {
   std::int64_t output_size() const { return out_channels * positions(); }
 };
 
+namespace detail {
+/// Elements in one 256-bit vector move.
+template <class T>
+inline constexpr std::int64_t kRowBlock = 32 / sizeof(T);
+
+/// Copies n < 2 * B elements with at most two fixed-size (possibly overlapping) moves per size
+/// class, so that the compiler emits vector moves instead of a call.
+template <class T, std::int64_t B>
+void copy_short(const T* src, std::int64_t n, T* dst) {
+  if (n >= B) {
+    std::memcpy(dst, src, B * sizeof(T));
+    std::memcpy(dst + n - B, src + n - B, B * sizeof(T));
+  } else if constexpr (B > 1) {
+    copy_short<T, B / 2>(src, n, dst);
+  }
+}
+
+/// dst[0, n) = src[0, n). The rows im2col copies are short (often 8-24 elements): fixed-size
+/// moves, the last one overlapping, beat a call to memmove (which GCC makes of a plain loop)
+/// and Eigen's dynamic-size copy with its alignment peeling.
+template <class T>
+void copy_row(const T* src, std::int64_t n, T* dst) {
+  constexpr std::int64_t B = kRowBlock<T>;
+  if (n < 2 * B) return copy_short<T, B>(src, n, dst);
+  std::int64_t i = 0;
+  for (; i + B <= n; i += B) std::memcpy(dst + i, src + i, B * sizeof(T));
+  if (i < n) std::memcpy(dst + n - B, src + n - B, B * sizeof(T));
+}
+
+/// dst[0, n) += src[0, n) in fixed-size blocks (the two rows never overlap).
+template <class T>
+void add_row(const T* src, std::int64_t n, T* dst) {
+  constexpr std::int64_t B = kRowBlock<T>;
+  using Block = Eigen::Array<T, B, 1>;
+  std::int64_t i = 0;
+  for (; i + B <= n; i += B) Eigen::Map<Block>(dst + i) += Eigen::Map<const Block>(src + i);
+  for (; i < n; ++i) dst[i] += src[i];
+}
+}  // namespace detail
+
 /// Lowers one sample x [C, H, W] into the columns of `col`, a [patch, positions] block of a
 /// row-major matrix with leading dimension ld. Taps that fall into the padding read zero.
 template <class T>
@@ -59,7 +101,7 @@ void im2col(const T* x, const ConvGeometry& g, T* col, std::int64_t ld) {
           const T* src = x + c * plane + g.h.input_of(oh, i) * g.w.in;
           if (w0 > 0) std::fill_n(d, w0, T(0));  // padding only; skips a memset call per row
           if (g.w.stride == 1) {
-            std::copy_n(src + g.w.input_of(w0, j), w1 - w0, d + w0);
+            detail::copy_row(src + g.w.input_of(w0, j), w1 - w0, d + w0);
           } else {
             for (std::int64_t ow = w0; ow < w1; ++ow) d[ow] = src[g.w.input_of(ow, j)];
           }
@@ -85,8 +127,7 @@ void col2im(const T* col, std::int64_t ld, const ConvGeometry& g, T* dx) {
           const T* s = row + oh * ow_count;
           T* dst = dx + c * plane + g.h.input_of(oh, i) * g.w.in;
           if (g.w.stride == 1) {
-            T* d = dst + g.w.input_of(w0, j);
-            for (std::int64_t ow = w0; ow < w1; ++ow) d[ow - w0] += s[ow];
+            detail::add_row(s + w0, w1 - w0, dst + g.w.input_of(w0, j));
           } else {
             for (std::int64_t ow = w0; ow < w1; ++ow) dst[g.w.input_of(ow, j)] += s[ow];
           }
@@ -122,29 +163,70 @@ inline BatchSplit split_batch(const ConvGeometry& g) {
   return s;
 }
 
-/// Calls fn(slot, first_sample, count) for every chunk; slots run in parallel.
+/// Calls fn(slot, first_sample, end_sample) for each slot's contiguous range; slots run in parallel.
 template <class Fn>
-void for_each_chunk(const ConvGeometry& g, const BatchSplit& s, Fn&& fn) {
+void for_each_slot(const ConvGeometry& g, const BatchSplit& s, Fn&& fn) {
   parallel_for(s.slots, 1, [&](std::int64_t slot_begin, std::int64_t slot_end) {
-    for (std::int64_t slot = slot_begin; slot < slot_end; ++slot) {
-      const std::int64_t begin = g.batch * slot / s.slots, end = g.batch * (slot + 1) / s.slots;
-      for (std::int64_t n = begin; n < end; n += s.chunk) fn(slot, n, std::min(s.chunk, end - n));
-    }
+    for (std::int64_t slot = slot_begin; slot < slot_end; ++slot)
+      fn(slot, g.batch * slot / s.slots, g.batch * (slot + 1) / s.slots);
   });
 }
 
+/// Calls fn(slot, first_sample, count) for every chunk; slots run in parallel.
+template <class Fn>
+void for_each_chunk(const ConvGeometry& g, const BatchSplit& s, Fn&& fn) {
+  for_each_slot(g, s, [&](std::int64_t slot, std::int64_t begin, std::int64_t end) {
+    for (std::int64_t n = begin; n < end; n += s.chunk) fn(slot, n, std::min(s.chunk, end - n));
+  });
+}
+
+/// One sample of the forward pass: out [O, positions] = w [O, patch] · col (+ bias).
+template <class T>
+void forward_sample(const GemmOperand<T>& col, const T* w, const T* bias, T* out, const ConvGeometry& g) {
+  const std::int64_t p = g.positions();
+  if (bias)
+    for (std::int64_t o = 0; o < g.out_channels; ++o) std::fill_n(out + o * p, p, bias[o]);
+  gemm(dense(w, g.out_channels, g.patch()), col, out, p, bias != nullptr);
+}
+
+/// One sample of the weight gradient: acc [O, patch] += gy [O, positions] · colᵀ (col given transposed).
+template <class T>
+void weight_grad_sample(const T* gy, const GemmOperand<T>& col_transposed, T* acc, const ConvGeometry& g) {
+  gemm(dense(gy, g.out_channels, g.positions()), col_transposed, acc, g.patch(), true);
+}
+
+/// Partial sums of the weight gradient: slot 0 accumulates into dw, every other slot into its
+/// own buffer, added into dw by finish().
+template <class T>
+class WeightGradPartials {
+ public:
+  WeightGradPartials(T* dw, const ConvGeometry& g, const BatchSplit& s)
+      : dw_(dw), size_(g.out_channels * g.patch()), slots_(s.slots),
+        buffer_(Tensor<T>::empty(Shape{(s.slots - 1) * size_})) {
+    std::fill_n(dw_, size_, T(0));
+    if (slots_ > 1) std::fill_n(buffer_.fresh_data(), buffer_.numel(), T(0));
+  }
+  T* of(std::int64_t slot) { return slot == 0 ? dw_ : buffer_.fresh_data() + (slot - 1) * size_; }
+  void finish() {
+    using Vec = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>;
+    for (std::int64_t s = 1; s < slots_; ++s) Vec(dw_, size_) += Vec(of(s), size_);
+  }
+
+ private:
+  T* dw_;
+  std::int64_t size_, slots_;
+  Tensor<T> buffer_;
+};
+
 /// Per-slot scratch: a column matrix [patch, chunk * positions] (each sample's GEMM reads or
-/// writes its own columns, so NCHW tensors are never restaged) and `extra` elements more.
+/// writes its own columns, so NCHW tensors are never restaged).
 template <class T>
 struct ConvScratch {
-  std::int64_t col_size, extra_size;
+  std::int64_t col_size;
   Tensor<T> buffer;
-  ConvScratch(const ConvGeometry& g, const BatchSplit& s, std::int64_t extra = 0)
-      : col_size(g.patch() * s.chunk * g.positions()),
-        extra_size(extra),
-        buffer(Tensor<T>::empty(Shape{s.slots * (col_size + extra_size)})) {}
-  T* col(std::int64_t slot) { return buffer.fresh_data() + slot * (col_size + extra_size); }
-  T* extra(std::int64_t slot) { return col(slot) + col_size; }
+  ConvScratch(const ConvGeometry& g, const BatchSplit& s)
+      : col_size(g.patch() * s.chunk * g.positions()), buffer(Tensor<T>::empty(Shape{s.slots * col_size})) {}
+  T* col(std::int64_t slot) { return buffer.fresh_data() + slot * col_size; }
 };
 
 }  // namespace detail
@@ -154,19 +236,35 @@ template <class T>
 void conv2d_forward(const T* x, const T* w, const T* bias, T* y, const ConvGeometry& g) {
   const auto split = detail::split_batch(g);
   detail::ConvScratch<T> scratch(g, split);
-  const std::int64_t p = g.positions(), k = g.patch(), oc = g.out_channels;
+  const std::int64_t p = g.positions(), k = g.patch();
   detail::for_each_chunk(g, split, [&](std::int64_t slot, std::int64_t n0, std::int64_t count) {
     T* col = scratch.col(slot);
     const std::int64_t width = count * p;
     for (std::int64_t j = 0; j < count; ++j) im2col(x + (n0 + j) * g.input_size(), g, col + j * p, width);
     // One product per sample, each reading its columns of the chunk's column matrix and writing
     // its NCHW block directly (no staging copy).
-    for (std::int64_t j = 0; j < count; ++j) {
-      T* out = y + (n0 + j) * g.output_size();
-      if (bias)
-        for (std::int64_t o = 0; o < oc; ++o) std::fill_n(out + o * p, p, bias[o]);
-      gemm(dense(w, oc, k), GemmOperand<T>{col + j * p, k, p, width}, out, p, bias != nullptr);
-    }
+    for (std::int64_t j = 0; j < count; ++j)
+      detail::forward_sample(GemmOperand<T>{col + j * p, k, p, width}, w, bias, y + (n0 + j) * g.output_size(), g);
+  });
+}
+
+/// Lowers every sample of x: sample n's column matrix [patch, positions] is at
+/// cols + n * patch * positions, the layout the *_lowered kernels read.
+template <class T>
+void lower_batch(const T* x, const ConvGeometry& g, T* cols) {
+  const std::int64_t block = g.patch() * g.positions();
+  detail::for_each_slot(g, detail::split_batch(g), [&](std::int64_t, std::int64_t begin, std::int64_t end) {
+    for (std::int64_t n = begin; n < end; ++n) im2col(x + n * g.input_size(), g, cols + n * block, g.positions());
+  });
+}
+
+/// conv2d_forward from the lowering of x by lower_batch.
+template <class T>
+void conv2d_forward_lowered(const T* cols, const T* w, const T* bias, T* y, const ConvGeometry& g) {
+  const std::int64_t p = g.positions(), k = g.patch();
+  detail::for_each_slot(g, detail::split_batch(g), [&](std::int64_t, std::int64_t begin, std::int64_t end) {
+    for (std::int64_t n = begin; n < end; ++n)
+      detail::forward_sample(dense(cols + n * k * p, k, p), w, bias, y + n * g.output_size(), g);
   });
 }
 
@@ -191,21 +289,31 @@ void conv2d_input_grad(const T* gy, const T* w, T* dx, const ConvGeometry& g) {
 template <class T>
 void conv2d_weight_grad(const T* x, const T* gy, T* dw, const ConvGeometry& g) {
   const auto split = detail::split_batch(g);
-  const std::int64_t p = g.positions(), k = g.patch(), oc = g.out_channels;
-  // Slot 0 accumulates into dw; every other slot into its own partial sum, added at the end.
-  detail::ConvScratch<T> scratch(g, split, oc * k);
-  std::fill_n(dw, oc * k, T(0));
-  for (std::int64_t s = 1; s < split.slots; ++s) std::fill_n(scratch.extra(s), oc * k, T(0));
+  const std::int64_t p = g.positions(), k = g.patch();
+  detail::ConvScratch<T> scratch(g, split);
+  detail::WeightGradPartials<T> partials(dw, g, split);
   detail::for_each_chunk(g, split, [&](std::int64_t slot, std::int64_t n0, std::int64_t count) {
     T* col = scratch.col(slot);
     const std::int64_t width = count * p;
     for (std::int64_t j = 0; j < count; ++j) im2col(x + (n0 + j) * g.input_size(), g, col + j * p, width);
     for (std::int64_t j = 0; j < count; ++j)
-      gemm(dense(gy + (n0 + j) * g.output_size(), oc, p), GemmOperand<T>{col + j * p, k, p, width, true},
-           slot == 0 ? dw : scratch.extra(slot), k, true);
+      detail::weight_grad_sample(gy + (n0 + j) * g.output_size(), GemmOperand<T>{col + j * p, k, p, width, true},
+                                 partials.of(slot), g);
   });
-  using Vec = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>;
-  for (std::int64_t s = 1; s < split.slots; ++s) Vec(dw, oc * k) += Vec(scratch.extra(s), oc * k);
+  partials.finish();
+}
+
+/// conv2d_weight_grad from the lowering of x by lower_batch.
+template <class T>
+void conv2d_weight_grad_lowered(const T* cols, const T* gy, T* dw, const ConvGeometry& g) {
+  const auto split = detail::split_batch(g);
+  const std::int64_t p = g.positions(), k = g.patch();
+  detail::WeightGradPartials<T> partials(dw, g, split);
+  detail::for_each_slot(g, split, [&](std::int64_t slot, std::int64_t begin, std::int64_t end) {
+    for (std::int64_t n = begin; n < end; ++n)
+      detail::weight_grad_sample(gy + n * g.output_size(), dense(cols + n * k * p, k, p, true), partials.of(slot), g);
+  });
+  partials.finish();
 }
 
 }  // namespace metagrad::cpu

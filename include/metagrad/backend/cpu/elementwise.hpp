@@ -6,6 +6,7 @@
 #include <array>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <type_traits>
 
 #include <Eigen/Core>
@@ -345,6 +346,35 @@ Tensor<T> map_ternary(const Tensor<T>& a, const Tensor<T>& b, const Tensor<T>& c
 
 }  // namespace metagrad::cpu
 
+// ---- exp, exactly 0 at -inf ----
+namespace metagrad::cpu::detail {
+/// exp(x), with exp(-inf) exactly 0 in every lane. Eigen 3.4's vectorised exp clamps its argument
+/// (to about -709, or -88 in float without AVX-512) and so gives ~1e-308 (~1e-38) at -inf, where
+/// the scalar exp of a run's tail gives 0; a masked (-inf) logit must weigh exactly nothing.
+/// A packet compare and blend, because Eigen 3.4's select() would make every exp a scalar call.
+template <class T>
+struct exp0_op {
+  T operator()(const T& x) const { return Eigen::numext::exp(x); }
+  template <class P>
+  P packetOp(const P& x) const {
+    namespace ei = Eigen::internal;
+    const P minus_inf = ei::pset1<P>(-std::numeric_limits<T>::infinity());
+    return ei::pselect(ei::pcmp_eq(x, minus_inf), ei::pzero(x), ei::pexp(x));
+  }
+};
+}  // namespace metagrad::cpu::detail
+
+template <class T>
+struct Eigen::internal::functor_traits<metagrad::cpu::detail::exp0_op<T>> {
+  enum { Cost = functor_traits<scalar_exp_op<T>>::Cost + 2, PacketAccess = packet_traits<T>::HasExp };
+};
+
+namespace metagrad::cpu {
+/// exp coefficient-wise, vectorised, and exactly 0 at -inf (see detail::exp0_op).
+template <class X>
+auto exp0(const Eigen::ArrayBase<X>& x) { return x.unaryExpr(detail::exp0_op<typename X::Scalar>()); }
+}  // namespace metagrad::cpu
+
 // ---- the normal distribution and gelu ----
 // gelu(x) = x Φ(x). The textbook form 0.5 (1 + erf(x/√2)) cancels for x < 0 (at x = -6 no digit
 // of a float result survives), and Eigen 3.4's erf/erfc/tanh for double are scalar libm calls.
@@ -419,10 +449,11 @@ P square_lo(const P& x, const P& hi) {
 #endif
 }
 
+/// exp, exactly 0 at -inf in SIMD lanes as in the scalar tail (x = ±inf reaches it with -inf).
 template <class P>
 P exp_of(const P& x) {
   if constexpr (std::is_floating_point_v<P>) return std::exp(x);
-  else return Eigen::internal::pexp(x);
+  else return exp0_op<typename Eigen::internal::unpacket_traits<P>::type>().packetOp(x);
 }
 
 /// Φ(x) and φ(x), each to a few ulp in relative terms.

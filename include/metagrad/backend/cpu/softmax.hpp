@@ -75,14 +75,27 @@ T stable_shift(T max) { return std::isfinite(max) ? max : T(0); }
 template <class T>
 BlockRow<T> stable_shift(const BlockRow<T>& max) { return max.isFinite().select(max, BlockRow<T>::Zero(max.size())); }
 
-/// exp of an Eigen array expression, exactly 0 at -inf. Eigen 3.4's vectorised exp clamps its
-/// argument to about -709 (-88 in float) and returns ~1e-308 there instead of 0, so without this
-/// an all -inf slice would give a uniform softmax instead of NaN, and logsumexp -708 instead of
-/// -inf (seen only where a slice fills a SIMD packet, e.g. 2 doubles without AVX).
-template <class E>
-auto exp0(const E& e) {
-  using S = typename E::Scalar;
-  return (e < std::numeric_limits<S>::lowest()).select(S(0), e.exp());
+/// A slice's shift (its max, or 0 where that is infinite) and Σ exp(x - shift): the pass that
+/// log_softmax, logsumexp and cross_entropy share. The log is left to each caller, so logsumexp
+/// can write shift + log straight into its output.
+template <class S>
+struct ShiftedExpSum {
+  S shift, sum;
+};
+
+/// The pass over one contiguous slice.
+template <class T>
+ShiftedExpSum<T> shifted_exp_sum(const ConstArrayMap<T>& in) {
+  const T shift = stable_shift(in.maxCoeff());
+  return {shift, exp0(in - shift).sum()};
+}
+
+/// The pass over each column of an [n, w] block whose rows are `stride` apart, row by row.
+template <class T>
+ShiftedExpSum<BlockRow<T>> shifted_exp_sum(const T* in, std::int64_t n, std::int64_t stride, std::int64_t w) {
+  ShiftedExpSum<BlockRow<T>> r{stable_shift<T>(block_max(in, n, stride, w)), BlockRow<T>::Zero(w)};
+  for (std::int64_t k = 0; k < n; ++k) r.sum += exp0(block_row(in, k, stride, w) - r.shift);
+  return r;
 }
 
 }  // namespace detail
@@ -103,32 +116,31 @@ Tensor<T> softmax_dim(const Tensor<T>& x, int dim) {
       [&](std::int64_t r) {
         const ConstArrayMap<T> in(px + r * n, n);
         ArrayMap<T> o(po + r * n, n);
-        const T shift = detail::stable_shift(in.maxCoeff());
         if constexpr (Kind == SoftmaxKind::softmax) {
-          o = detail::exp0(in - shift);
+          o = exp0(in - detail::stable_shift(in.maxCoeff()));
           o /= o.sum();
         } else {
-          const T log_sum = std::log(detail::exp0(in - shift).sum());
-          o = (in - shift) - log_sum;
+          const auto s = detail::shifted_exp_sum(in);
+          o = (in - s.shift) - std::log(s.sum);
         }
       },
       [&](std::int64_t r, std::int64_t j, std::int64_t w) {
         using detail::block_row;
         const T* in = px + r * n * stride + j;
         T* o = po + r * n * stride + j;
-        const detail::BlockRow<T> shift = detail::stable_shift<T>(detail::block_max(in, n, stride, w));
-        detail::BlockRow<T> total = detail::BlockRow<T>::Zero(w);
         if constexpr (Kind == SoftmaxKind::softmax) {
+          const detail::BlockRow<T> shift = detail::stable_shift<T>(detail::block_max(in, n, stride, w));
+          detail::BlockRow<T> total = detail::BlockRow<T>::Zero(w);
           for (std::int64_t k = 0; k < n; ++k) {
             auto ok = block_row(o, k, stride, w);
-            ok = detail::exp0(block_row(in, k, stride, w) - shift);
+            ok = exp0(block_row(in, k, stride, w) - shift);
             total += ok;
           }
           for (std::int64_t k = 0; k < n; ++k) block_row(o, k, stride, w) /= total;
         } else {
-          for (std::int64_t k = 0; k < n; ++k) total += detail::exp0(block_row(in, k, stride, w) - shift);
-          const detail::BlockRow<T> log_sum = total.log();
-          for (std::int64_t k = 0; k < n; ++k) block_row(o, k, stride, w) = (block_row(in, k, stride, w) - shift) - log_sum;
+          const auto s = detail::shifted_exp_sum(in, n, stride, w);
+          const detail::BlockRow<T> log_sum = s.sum.log();
+          for (std::int64_t k = 0; k < n; ++k) block_row(o, k, stride, w) = (block_row(in, k, stride, w) - s.shift) - log_sum;
         }
       });
   return out;
@@ -149,16 +161,12 @@ Tensor<T> logsumexp_dim(const Tensor<T>& x, int dim, bool keepdim) {
   detail::along_dim(
       v,
       [&](std::int64_t r) {
-        const ConstArrayMap<T> in(px + r * n, n);
-        const T shift = detail::stable_shift(in.maxCoeff());
-        po[r] = shift + std::log(detail::exp0(in - shift).sum());
+        const auto s = detail::shifted_exp_sum(ConstArrayMap<T>(px + r * n, n));
+        po[r] = s.shift + std::log(s.sum);
       },
       [&](std::int64_t r, std::int64_t j, std::int64_t w) {
-        const T* in = px + r * n * stride + j;
-        const detail::BlockRow<T> shift = detail::stable_shift<T>(detail::block_max(in, n, stride, w));
-        detail::BlockRow<T> total = detail::BlockRow<T>::Zero(w);
-        for (std::int64_t k = 0; k < n; ++k) total += detail::exp0(detail::block_row(in, k, stride, w) - shift);
-        ArrayMap<T>(po + r * stride + j, w) = shift + total.log();
+        const auto s = detail::shifted_exp_sum(px + r * n * stride + j, n, stride, w);
+        ArrayMap<T>(po + r * stride + j, w) = s.shift + s.sum.log();
       });
   return out;
 }
@@ -202,7 +210,7 @@ Tensor<T> log_softmax_backward_dim(const Tensor<T>& g, const Tensor<T>& y, int d
       v,
       [&](std::int64_t r) {
         const ConstArrayMap<T> gr(pg + r * n, n), yr(py + r * n, n);
-        ArrayMap<T>(po + r * n, n) = gr - yr.exp() * gr.sum();
+        ArrayMap<T>(po + r * n, n) = gr - exp0(yr) * gr.sum();
       },
       [&](std::int64_t r, std::int64_t j, std::int64_t w) {
         using detail::block_row;
@@ -210,7 +218,7 @@ Tensor<T> log_softmax_backward_dim(const Tensor<T>& g, const Tensor<T>& y, int d
         detail::BlockRow<T> total = detail::BlockRow<T>::Zero(w);
         for (std::int64_t k = 0; k < n; ++k) total += block_row(pg + at, k, stride, w);
         for (std::int64_t k = 0; k < n; ++k)
-          block_row(po + at, k, stride, w) = block_row(pg + at, k, stride, w) - block_row(py + at, k, stride, w).exp() * total;
+          block_row(po + at, k, stride, w) = block_row(pg + at, k, stride, w) - exp0(block_row(py + at, k, stride, w)) * total;
       });
   return out;
 }
@@ -226,8 +234,9 @@ void cross_entropy_rows(const Tensor<T>& x, const std::int64_t* labels, T* loss,
                [&](std::int64_t b, std::int64_t e) {
                  for (std::int64_t i = b; i < e; ++i) {
                    const ConstArrayMap<T> row(px + i * c, c);
-                   shift[i] = detail::stable_shift(row.maxCoeff());
-                   log_sum[i] = std::log((row - shift[i]).exp().sum());
+                   const auto s = detail::shifted_exp_sum(row);
+                   shift[i] = s.shift;
+                   log_sum[i] = std::log(s.sum);
                    loss[i] = log_sum[i] - (row[labels[i]] - shift[i]);
                  }
                });
@@ -247,7 +256,7 @@ Tensor<T> cross_entropy_backward(const Tensor<T>& x, const std::int64_t* labels,
                  for (std::int64_t i = b; i < e; ++i) {
                    const T scale = factor * g[i * g_stride];
                    ArrayMap<T> o(po + i * c, c);
-                   o = ((ConstArrayMap<T>(px + i * c, c) - shift[i]) - log_sum[i]).exp() * scale;
+                   o = exp0((ConstArrayMap<T>(px + i * c, c) - shift[i]) - log_sum[i]) * scale;
                    o[labels[i]] -= scale;
                  }
                });

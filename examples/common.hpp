@@ -1,0 +1,123 @@
+// SPDX-License-Identifier: MIT
+// What the numbered examples share, and only that: the flags every one takes (--quick, --out,
+// --seed, --epochs), the per-epoch progress line with its estimate of the time left, and writing
+// results.json atomically. Each example keeps its own Config, data and report, so it still reads
+// top to bottom on its own.
+#pragma once
+#include <algorithm>
+#include <chrono>
+#include <cstdarg>
+#include <cstdint>
+#include <cstdio>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <span>
+#include <string>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "metagrad/io/detail/atomic_file.hpp"
+
+namespace metagrad::examples {
+
+// Ordered, so results.json lists its keys in the order the example writes them.
+using Json = nlohmann::ordered_json;
+using Clock = std::chrono::steady_clock;
+
+inline double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+/// printf into a std::string; GCC 12 has no std::format. The attribute keeps printf's checks of
+/// the arguments against the format.
+[[gnu::format(printf, 1, 2)]] inline std::string formatted(const char* format, ...) {
+  std::va_list args, measure;
+  va_start(args, format);
+  va_copy(measure, args);
+  const int length = std::vsnprintf(nullptr, 0, format, measure);
+  va_end(measure);
+  std::string out(static_cast<std::size_t>(std::max(length, 0)), '\0');
+  std::vsnprintf(out.data(), out.size() + 1, format, args);
+  va_end(args);
+  return out;
+}
+
+/// The values of the flags every example takes, other than --seed and --epochs: those belong to
+/// the example's Config (which results.json records), so add_common_options binds them there.
+struct CommonOptions {
+  bool quick = false;
+  std::string out_dir;  // --out; an example may set a default before add_common_options
+};
+
+/// The example's own words for the common flags: what --quick shrinks, what the seed draws.
+struct CommonHelp {
+  std::string quick;
+  std::string seed;
+  std::string out = "write DIR/results.json";
+};
+
+/// Adds --quick, --out DIR, --seed N and --epochs N (positive) to `app`.
+inline void add_common_options(CLI::App& app, CommonOptions& common, std::uint64_t& seed, int& epochs,
+                               const CommonHelp& help) {
+  app.add_flag("--quick", common.quick, help.quick);
+  app.add_option("--out", common.out_dir, help.out);
+  app.add_option("--seed", seed, help.seed);
+  app.add_option("--epochs", epochs, "training epochs")->check(CLI::PositiveNumber);
+}
+
+/// Parses the command line. With --quick, `make_quick` then shrinks the settings and the line is
+/// parsed again, so a value given explicitly wins over the quick one (--quick --epochs 1 trains
+/// one epoch). Returns the exit code where the program should stop now (after --help, or on a bad
+/// command line, which CLI11 has reported), else nothing.
+inline std::optional<int> parse_command_line(CLI::App& app, int argc, char** argv, const CommonOptions& common,
+                                             const std::function<void()>& make_quick) {
+  try {
+    app.parse(argc, argv);
+    if (common.quick) {
+      make_quick();
+      app.parse(argc, argv);
+    }
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  return std::nullopt;
+}
+
+/// Time since training began and the time left at the pace so far, for the progress lines.
+class Progress {
+ public:
+  explicit Progress(int epochs) : epochs_(epochs) {}
+
+  double elapsed() const { return seconds_since(start_); }
+
+  /// Seconds left once `done` epochs are done; a fraction counts part of an epoch.
+  double eta(double done) const { return done > 0 ? elapsed() / done * (epochs_ - done) : 0.0; }
+
+  /// Prints "epoch   3/20  <metrics>    12.3 s  ETA 45 s" after epoch `epoch` (counted from 1) and
+  /// flushes, so a log file shows each epoch as it ends. Returns the elapsed seconds it printed.
+  double print_epoch(int epoch, const std::string& metrics) const {
+    const double seconds = elapsed();
+    std::printf("epoch %3d/%d  %s  %6.1f s  ETA %.0f s\n", epoch, epochs_, metrics.c_str(), seconds,
+                seconds / epoch * (epochs_ - epoch));
+    std::fflush(stdout);
+    return seconds;
+  }
+
+ private:
+  int epochs_;
+  Clock::time_point start_ = Clock::now();
+};
+
+/// Writes `json` (indented, with a final newline) to `path`, creating its folder, and says so on
+/// stdout. The bytes go through io's atomic writer (a temporary file, fsync, rename), so a reader
+/// never sees half a results.json and a failed write leaves the previous one; failures throw
+/// metagrad::Error naming the path.
+inline void write_json_atomic(const std::filesystem::path& path, const Json& json) {
+  if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path());
+  const std::string text = json.dump(2) + '\n';
+  io::detail::write_file_atomically(path, "write_json_atomic",
+                                    [&](auto&& write) { write(std::as_bytes(std::span(text))); });
+  std::printf("wrote %s\n", path.c_str());
+}
+
+}  // namespace metagrad::examples
