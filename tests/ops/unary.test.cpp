@@ -252,6 +252,9 @@ TEST_SUITE("ops.unary") {
     const T inf = std::numeric_limits<T>::infinity();
     auto is_zero = [](const Tensor<T>& t) { return std::all_of(t.data(), t.data() + t.numel(), [](T v) { return v == T(0); }); };
     CHECK(is_zero(exp(full<T>(Shape{37}, -inf))));
+    // A finite mask bias (the Transformer's -1e9) and the first argument whose exp rounds to 0.
+    CHECK(is_zero(exp(full<T>(Shape{37}, T(-1e9)))));
+    CHECK(is_zero(exp(full<T>(Shape{37}, std::is_same_v<T, float> ? T(-104) : T(-745.2)))));
     // softplus(-inf) = log1p(exp(-inf)) / beta, and elu's gradient at -inf is alpha exp(-inf) g.
     CHECK(is_zero(softplus(full<T>(Shape{37}, -inf))));
     auto x = full<T>(Shape{37}, -inf).requires_grad_();

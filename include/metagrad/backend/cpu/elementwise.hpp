@@ -346,20 +346,22 @@ Tensor<T> map_ternary(const Tensor<T>& a, const Tensor<T>& b, const Tensor<T>& c
 
 }  // namespace metagrad::cpu
 
-// ---- exp, exactly 0 at -inf ----
+// ---- exp, exactly 0 where it underflows ----
 namespace metagrad::cpu::detail {
-/// exp(x), with exp(-inf) exactly 0 in every lane. Eigen 3.4's vectorised exp clamps its argument
-/// (to about -709, or -88 in float without AVX-512) and so gives ~1e-308 (~1e-38) at -inf, where
-/// the scalar exp of a run's tail gives 0; a masked (-inf) logit must weigh exactly nothing.
-/// A packet compare and blend, because Eigen 3.4's select() would make every exp a scalar call.
+/// exp(x), exactly 0 in every lane wherever the true exp rounds to 0 (-inf included). Eigen 3.4's
+/// vectorised exp clamps its argument (to about -709, or -88 in float without AVX-512) and so
+/// gives ~1e-308 (~1e-38) there, where the scalar exp of a run's tail gives 0; a masked logit
+/// (-inf, or a finite bias such as -1e9) must weigh exactly nothing. A packet compare and blend,
+/// because Eigen 3.4's select() would make every exp a scalar call.
 template <class T>
 struct exp0_op {
+  /// Below this, exp(x) is under half the smallest subnormal and rounds to 0.
+  static constexpr T underflow = std::is_same_v<T, float> ? T(-104.0) : T(-745.2);
   T operator()(const T& x) const { return Eigen::numext::exp(x); }
   template <class P>
   P packetOp(const P& x) const {
     namespace ei = Eigen::internal;
-    const P minus_inf = ei::pset1<P>(-std::numeric_limits<T>::infinity());
-    return ei::pselect(ei::pcmp_eq(x, minus_inf), ei::pzero(x), ei::pexp(x));
+    return ei::pselect(ei::pcmp_lt(x, ei::pset1<P>(underflow)), ei::pzero(x), ei::pexp(x));
   }
 };
 }  // namespace metagrad::cpu::detail
@@ -370,7 +372,7 @@ struct Eigen::internal::functor_traits<metagrad::cpu::detail::exp0_op<T>> {
 };
 
 namespace metagrad::cpu {
-/// exp coefficient-wise, vectorised, and exactly 0 at -inf (see detail::exp0_op).
+/// exp coefficient-wise, vectorised, and exactly 0 where it underflows (see detail::exp0_op).
 template <class X>
 auto exp0(const Eigen::ArrayBase<X>& x) { return x.unaryExpr(detail::exp0_op<typename X::Scalar>()); }
 }  // namespace metagrad::cpu
