@@ -355,13 +355,13 @@ namespace metagrad::cpu::detail {
 /// because Eigen 3.4's select() would make every exp a scalar call.
 template <class T>
 struct exp0_op {
-  /// Below this, exp(x) is under half the smallest subnormal and rounds to 0.
-  static constexpr T underflow = std::is_same_v<T, float> ? T(-104.0) : T(-745.2);
+  /// log(denorm_min / 2): at or below it exp(x) rounds to 0 (to even, at the bound itself).
+  static constexpr T underflow = std::is_same_v<T, float> ? T(-103.972077083991796) : T(-745.1332191019412);
   T operator()(const T& x) const { return Eigen::numext::exp(x); }
   template <class P>
   P packetOp(const P& x) const {
     namespace ei = Eigen::internal;
-    return ei::pselect(ei::pcmp_lt(x, ei::pset1<P>(underflow)), ei::pzero(x), ei::pexp(x));
+    return ei::pselect(ei::pcmp_le(x, ei::pset1<P>(underflow)), ei::pzero(x), ei::pexp(x));
   }
 };
 }  // namespace metagrad::cpu::detail
