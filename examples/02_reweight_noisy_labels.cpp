@@ -103,7 +103,7 @@ Tensor<float> weights_of(const Tensor<float>& s) { return mul(sigmoid(s), 2.0f);
 
 /// Σ w_i ℓ_i / n: the weighted training loss of a batch.
 Tensor<float> weighted_loss(const Tensor<float>& logits, const IndexTensor& y, const Tensor<float>& w) {
-  return div(sum(mul(w, cross_entropy(logits, y, Reduction::none))), static_cast<float>(y.numel()));
+  return div(sum(mul(w, cross_entropy(logits, y, Reduction::None))), static_cast<float>(y.numel()));
 }
 
 /// One plain SGD step of θ on the weighted loss (weights are constants here).

@@ -32,9 +32,9 @@ struct Ridge {
     yv = randn<D>({m, 1}, gen);
   }
   Tensor<D> inner(const Tensors& p, const Tensor<D>& lambda) const {
-    return add(mul(mse(mm(x, p[0]), y), 0.5), mul(mul(sum(square(p[0])), lambda), 0.5));
+    return add(mul(mse_loss(mm(x, p[0]), y), 0.5), mul(mul(sum(square(p[0])), lambda), 0.5));
   }
-  Tensor<D> outer(const Tensors& p) const { return mul(mse(mm(xv, p[0]), yv), 0.5); }
+  Tensor<D> outer(const Tensors& p) const { return mul(mse_loss(mm(xv, p[0]), yv), 0.5); }
 
   Mat a() const { return to_eigen(x).transpose() * to_eigen(x) / n; }
   Vec theta_star(double lambda) const {

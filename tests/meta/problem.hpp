@@ -42,7 +42,7 @@ struct MetaProblem {
   }
   /// Per-example inner losses [batch] at step k, of inputs optionally transformed first.
   Tensor<D> inner_losses(const Tensors& p, std::int64_t k) const {
-    return cross_entropy(logits(p, xs[static_cast<std::size_t>(k)]), ys[static_cast<std::size_t>(k)], Reduction::none);
+    return cross_entropy(logits(p, xs[static_cast<std::size_t>(k)]), ys[static_cast<std::size_t>(k)], Reduction::None);
   }
   Tensor<D> outer(const Tensors& p) const { return cross_entropy(logits(p, x_val), y_val); }
 };

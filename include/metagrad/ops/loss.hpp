@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // Losses with a Reduction: cross_entropy (class labels: a fused log_softmax + pick; or soft
-// labels), nll, mse, l1, kl_div (PyTorch semantics, plus batchmean) and the stable
+// labels), nll_loss, mse_loss, l1_loss, kl_div (PyTorch semantics, plus batchmean) and the stable
 // binary_cross_entropy_with_logits. Labels are checked, and errors name the op, the label and
 // the shapes. Every backward rule is written in ops; cross_entropy's is one fused kernel wrapped
 // as its own op, whose rule in turn uses softmax, so Hessian-vector products through it are exact.
@@ -17,12 +17,12 @@ namespace metagrad {
 
 /// How a loss combines its per-element (or per-sample) terms. batchmean (sum / batch size) is
 /// only for kl_div, where it gives the true KL divergence per sample.
-enum class Reduction { mean, sum, none, batchmean };
+enum class Reduction { Mean, Sum, None, BatchMean };
 
 namespace detail {
 
 inline void check_no_batchmean(const char* op, Reduction reduction) {
-  check(reduction != Reduction::batchmean, op, "reduction batchmean is only defined for kl_div");
+  check(reduction != Reduction::BatchMean, op, "reduction batchmean is only defined for kl_div");
 }
 
 /// Checks input [N, C] and labels [N] with every label in [0, C).
@@ -33,7 +33,7 @@ void check_class_labels(const char* op, const Tensor<T>& input, const IndexTenso
         labels.shape(), ")");
   check(labels.dim() == 1 && labels.shape()[0] == input.shape()[0], op, "labels of shape ", labels.shape(),
         " do not match input of shape ", input.shape(), "; expected [", input.shape()[0], "]");
-  check(reduction != Reduction::mean || input.shape()[0] > 0, op, "mean over an empty batch, input of shape ",
+  check(reduction != Reduction::Mean || input.shape()[0] > 0, op, "mean over an empty batch, input of shape ",
         input.shape());
   const std::int64_t classes = input.shape()[1];
   const std::int64_t* y = labels.data();
@@ -51,10 +51,10 @@ inline void check_labels_unchanged(const char* op, const IndexTensor& labels, st
 /// Per-sample losses [N] reduced as asked (the forward value only).
 template <Floating T>
 Tensor<T> reduce_samples(const Tensor<T>& rows, Reduction reduction) {
-  if (reduction == Reduction::none) return rows;
+  if (reduction == Reduction::None) return rows;
   const auto v = cpu::ConstArrayMap<T>(rows.data(), rows.numel());
   const T total = rows.numel() ? v.sum() : T(0);
-  return scalar_tensor<T>(reduction == Reduction::mean ? total / static_cast<T>(rows.numel()) : total);
+  return scalar_tensor<T>(reduction == Reduction::Mean ? total / static_cast<T>(rows.numel()) : total);
 }
 
 /// The gradient per sample [N, 1] (or [1, 1] when the loss was reduced to a scalar), times factor.
@@ -95,12 +95,12 @@ Tensor<T> pointwise_loss(const char* op, const Tensor<T>& input, const Tensor<T>
         target.shape(), " must have the same shape");
   Tensor<T> out;
   T factor = 1;
-  if (reduction == Reduction::none) {
+  if (reduction == Reduction::None) {
     out = cpu::map_binary(input, target, input.shape(), f);
   } else {
     std::int64_t count = 1;
-    if (reduction == Reduction::mean) count = input.numel();
-    if (reduction == Reduction::batchmean) {
+    if (reduction == Reduction::Mean) count = input.numel();
+    if (reduction == Reduction::BatchMean) {
       check(input.dim() >= 1, op, "batchmean needs a batch dim, got input of shape ", input.shape());
       count = input.shape()[0];
     }
@@ -118,12 +118,12 @@ Tensor<T> pointwise_loss(const char* op, const Tensor<T>& input, const Tensor<T>
 /// Cross entropy of logits [N, C] against class labels [N] in [0, C):
 /// loss_i = log Σ_c exp(x_ic) - x_{i, y_i}, fused (no log_softmax tensor is formed).
 template <Floating T>
-Tensor<T> cross_entropy(const Tensor<T>& logits, const IndexTensor& labels, Reduction reduction = Reduction::mean) {
+Tensor<T> cross_entropy(const Tensor<T>& logits, const IndexTensor& labels, Reduction reduction = Reduction::Mean) {
   detail::check_class_labels("cross_entropy", logits, labels, reduction);
   const std::int64_t n = logits.shape()[0];
   auto rows = Tensor<T>::empty(Shape{n}), shift = Tensor<T>::empty(Shape{n}), log_sum = Tensor<T>::empty(Shape{n});
   cpu::cross_entropy_rows(logits, labels.data(), rows.fresh_data(), shift.fresh_data(), log_sum.fresh_data());
-  const T factor = reduction == Reduction::mean ? T(1) / static_cast<T>(n) : T(1);
+  const T factor = reduction == Reduction::Mean ? T(1) / static_cast<T>(n) : T(1);
   return record("cross_entropy", detail::reduce_samples(rows, reduction), {logits},
                 [labels, version = labels.version(), shift, log_sum, factor](const Tensor<T>& g, BackwardContext<T>& c) {
                   detail::check_labels_unchanged("cross_entropy", labels, version);
@@ -134,30 +134,30 @@ Tensor<T> cross_entropy(const Tensor<T>& logits, const IndexTensor& labels, Redu
 /// Cross entropy of logits [N, C] against soft labels (class probabilities) [N, C]:
 /// loss_i = -Σ_c p_ic log_softmax(x)_ic. Differentiable in both.
 template <Floating T>
-Tensor<T> cross_entropy(const Tensor<T>& logits, const Tensor<T>& probs, Reduction reduction = Reduction::mean) {
+Tensor<T> cross_entropy(const Tensor<T>& logits, const Tensor<T>& probs, Reduction reduction = Reduction::Mean) {
   detail::check_no_batchmean("cross_entropy", reduction);
   check(logits.dim() == 2, "cross_entropy", "logits must have shape [N, C], got ", logits.shape(),
         " (probabilities of shape ", probs.shape(), ")");
   check(probs.shape() == logits.shape(), "cross_entropy", "probabilities of shape ", probs.shape(),
         " do not match logits of shape ", logits.shape());
-  check(reduction != Reduction::mean || logits.shape()[0] > 0, "cross_entropy", "mean over an empty batch, logits of shape ",
+  check(reduction != Reduction::Mean || logits.shape()[0] > 0, "cross_entropy", "mean over an empty batch, logits of shape ",
         logits.shape());
   const Tensor<T> rows = neg(sum(mul(probs, log_softmax(logits, 1)), {1}));
-  if (reduction == Reduction::none) return rows;
-  return reduction == Reduction::mean ? mean(rows) : sum(rows);
+  if (reduction == Reduction::None) return rows;
+  return reduction == Reduction::Mean ? mean(rows) : sum(rows);
 }
 
 /// Negative log-likelihood of log-probabilities [N, C] at class labels [N]: loss_i = -logp_{i, y_i}.
 template <Floating T>
-Tensor<T> nll(const Tensor<T>& logp, const IndexTensor& labels, Reduction reduction = Reduction::mean) {
-  detail::check_class_labels("nll", logp, labels, reduction);
+Tensor<T> nll_loss(const Tensor<T>& logp, const IndexTensor& labels, Reduction reduction = Reduction::Mean) {
+  detail::check_class_labels("nll_loss", logp, labels, reduction);
   const std::int64_t n = logp.shape()[0];
   auto rows = Tensor<T>::empty(Shape{n});
   cpu::nll_rows(logp, labels.data(), rows.fresh_data());
-  const T factor = reduction == Reduction::mean ? T(1) / static_cast<T>(n) : T(1);
-  return record("nll", detail::reduce_samples(rows, reduction), {logp},
+  const T factor = reduction == Reduction::Mean ? T(1) / static_cast<T>(n) : T(1);
+  return record("nll_loss", detail::reduce_samples(rows, reduction), {logp},
                 [labels, version = labels.version(), factor](const Tensor<T>& g, BackwardContext<T>& c) {
-                  detail::check_labels_unchanged("nll", labels, version);
+                  detail::check_labels_unchanged("nll_loss", labels, version);
                   const Shape& shape = c.input(0).shape();
                   const Tensor<T> onehot = cpu::index_mask<T>(reshape(labels, {shape[0], 1}), shape, 1);
                   c.set(0, mul(detail::per_sample(g, shape[0], -factor), onehot));
@@ -166,10 +166,10 @@ Tensor<T> nll(const Tensor<T>& logp, const IndexTensor& labels, Reduction reduct
 
 /// Mean squared error: (input - target)², reduced. Shapes must be equal (no broadcasting).
 template <Floating T>
-Tensor<T> mse(const Tensor<T>& input, const Tensor<T>& target, Reduction reduction = Reduction::mean) {
-  detail::check_no_batchmean("mse", reduction);
+Tensor<T> mse_loss(const Tensor<T>& input, const Tensor<T>& target, Reduction reduction = Reduction::Mean) {
+  detail::check_no_batchmean("mse_loss", reduction);
   return detail::pointwise_loss(
-      "mse", input, target, reduction, [](const auto& x, const auto& y) { return (x - y).square(); },
+      "mse_loss", input, target, reduction, [](const auto& x, const auto& y) { return (x - y).square(); },
       [](const Tensor<T>& g, BackwardContext<T>& c) {
         const Tensor<T> d = mul(mul(sub(c.input(0), c.input(1)), T(2)), g);
         if (c.wants(0)) c.set(0, d);
@@ -179,10 +179,10 @@ Tensor<T> mse(const Tensor<T>& input, const Tensor<T>& target, Reduction reducti
 
 /// Mean absolute error: |input - target|, reduced. The gradient at input == target is 0.
 template <Floating T>
-Tensor<T> l1(const Tensor<T>& input, const Tensor<T>& target, Reduction reduction = Reduction::mean) {
-  detail::check_no_batchmean("l1", reduction);
+Tensor<T> l1_loss(const Tensor<T>& input, const Tensor<T>& target, Reduction reduction = Reduction::Mean) {
+  detail::check_no_batchmean("l1_loss", reduction);
   return detail::pointwise_loss(
-      "l1", input, target, reduction, [](const auto& x, const auto& y) { return (x - y).abs(); },
+      "l1_loss", input, target, reduction, [](const auto& x, const auto& y) { return (x - y).abs(); },
       [](const Tensor<T>& g, BackwardContext<T>& c) {
         const Tensor<T>& x = c.input(0);
         const Tensor<T> sign = cpu::map_binary(x.detach(), c.input(1).detach(), x.shape(),
@@ -198,7 +198,7 @@ Tensor<T> l1(const Tensor<T>& input, const Tensor<T>& target, Reduction reductio
 /// averages over every element; batchmean divides the sum by the batch size (dim 0), which is
 /// the KL divergence per sample. Where target is 0, its gradient is taken as 0.
 template <Floating T>
-Tensor<T> kl_div(const Tensor<T>& input, const Tensor<T>& target, Reduction reduction = Reduction::mean) {
+Tensor<T> kl_div(const Tensor<T>& input, const Tensor<T>& target, Reduction reduction = Reduction::Mean) {
   return detail::pointwise_loss(
       "kl_div", input, target, reduction,
       [](const auto& x, const auto& t) { return (t == T(0)).select(T(0), t * (t.log() - x)); },
@@ -218,7 +218,7 @@ Tensor<T> kl_div(const Tensor<T>& input, const Tensor<T>& target, Reduction redu
 /// max(x, 0) - x*y + log(1 + exp(-|x|)), which neither overflows nor loses log(1 + tiny).
 template <Floating T>
 Tensor<T> binary_cross_entropy_with_logits(const Tensor<T>& logits, const Tensor<T>& targets,
-                                           Reduction reduction = Reduction::mean) {
+                                           Reduction reduction = Reduction::Mean) {
   detail::check_no_batchmean("binary_cross_entropy_with_logits", reduction);
   return detail::pointwise_loss(
       "binary_cross_entropy_with_logits", logits, targets, reduction,
