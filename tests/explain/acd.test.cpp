@@ -7,11 +7,11 @@ using namespace metagrad;
 TEST_SUITE("explain.acd") {
   TEST_CASE("explain.acd: regions only grow and merge, and the last level is the whole image") {
     Generator gen(31);
-    Sequential<double> net;
-    net.emplace_back<Conv2d<double>>(1, 3, Size2d{3}, gen, Conv2dOptions{.padding = 1});
-    net.emplace_back<ReLU<double>>();
-    net.emplace_back<Flatten<double>>();
-    net.emplace_back<Linear<double>>(3 * 8 * 8, 4, gen);
+    nn::Sequential<double> net;
+    net.emplace_back<nn::Conv2d<double>>(1, 3, Size2d{3}, gen, nn::Conv2dOptions{.padding = 1});
+    net.emplace_back<nn::ReLU<double>>();
+    net.emplace_back<nn::Flatten<double>>();
+    net.emplace_back<nn::Linear<double>>(3 * 8 * 8, 4, gen);
     const auto x = randn<double>(Shape{1, 1, 8, 8}, gen);
     const auto h = agglomerate(net, x, 2, AcdOptions{.tile = 2, .seed_fraction = 0.1});
     REQUIRE((h.rows == 4 && h.cols == 4 && h.tile_scores.size() == 16));
@@ -36,8 +36,8 @@ TEST_SUITE("explain.acd") {
 
   TEST_CASE("explain.acd: bad input") {
     Generator gen(32);
-    Sequential<double> net;
-    net.emplace_back<Flatten<double>>();
+    nn::Sequential<double> net;
+    net.emplace_back<nn::Flatten<double>>();
     METAGRAD_CHECK_ERROR(agglomerate(net, randn<double>(Shape{2, 1, 4, 4}, gen), 0), "agglomerate", "[2, 1, 4, 4]");
   }
 }

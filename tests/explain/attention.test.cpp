@@ -28,7 +28,7 @@ TEST_SUITE("explain.attention") {
 
   TEST_CASE("explain.attention: on a Transformer; the learned explainer starts as the all-heads average") {
     Generator gen(41);
-    TransformerEncoder<double> model({.vocab_size = 11, .max_len = 6, .d_model = 8, .num_heads = 2, .d_ff = 16,
+    nn::TransformerEncoder<double> model({.vocab_size = 11, .max_len = 6, .d_model = 8, .num_heads = 2, .d_ff = 16,
                                       .num_layers = 2, .num_classes = 2},
                                      gen);
     model.eval();

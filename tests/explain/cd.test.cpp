@@ -10,20 +10,20 @@ using V = std::vector<Tensor<double>>;
 
 namespace {
 /// A CNN with every layer CD supports.
-std::shared_ptr<Sequential<double>> cd_cnn(Generator& gen) {
-  auto net = std::make_shared<Sequential<double>>();
-  net->emplace_back<Conv2d<double>>(2, 4, Size2d{3}, gen, Conv2dOptions{.padding = 1});
-  net->emplace_back<ReLU<double>>();
-  net->emplace_back<MaxPool2d<double>>(Size2d{2});
-  net->emplace_back<BatchNorm2d<double>>(4);
-  net->emplace_back<AvgPool2d<double>>(Size2d{2}, std::nullopt, Size2d{0}, true);
-  net->emplace_back<Flatten<double>>();
-  net->emplace_back<Linear<double>>(16, 6, gen);
-  net->emplace_back<Dropout<double>>(0.5, gen);
-  net->emplace_back<Tanh<double>>();
-  net->emplace_back<Linear<double>>(6, 5, gen);
-  net->emplace_back<Sigmoid<double>>();
-  net->emplace_back<Linear<double>>(5, 3, gen);
+std::shared_ptr<nn::Sequential<double>> cd_cnn(Generator& gen) {
+  auto net = std::make_shared<nn::Sequential<double>>();
+  net->emplace_back<nn::Conv2d<double>>(2, 4, Size2d{3}, gen, nn::Conv2dOptions{.padding = 1});
+  net->emplace_back<nn::ReLU<double>>();
+  net->emplace_back<nn::MaxPool2d<double>>(Size2d{2});
+  net->emplace_back<nn::BatchNorm2d<double>>(4);
+  net->emplace_back<nn::AvgPool2d<double>>(Size2d{2}, std::nullopt, Size2d{0}, true);
+  net->emplace_back<nn::Flatten<double>>();
+  net->emplace_back<nn::Linear<double>>(16, 6, gen);
+  net->emplace_back<nn::Dropout<double>>(0.5, gen);
+  net->emplace_back<nn::Tanh<double>>();
+  net->emplace_back<nn::Linear<double>>(6, 5, gen);
+  net->emplace_back<nn::Sigmoid<double>>();
+  net->emplace_back<nn::Linear<double>>(5, 3, gen);
   return net;
 }
 }  // namespace
@@ -32,7 +32,7 @@ TEST_SUITE("explain.cd") {
   TEST_CASE("explain.cd: rel + irrel equals the forward pass at every layer") {
     Generator gen(11);
     auto net = cd_cnn(gen);
-    auto& bn = dynamic_cast<BatchNorm2d<double>&>((*net)[3]);
+    auto& bn = dynamic_cast<nn::BatchNorm2d<double>&>((*net)[3]);
     bn.running_mean = randn<double>(Shape{4}, gen) * 0.1;
     bn.running_var = rand<double>(Shape{4}, gen, 0.5, 2.0);
     bn.weight = randn<double>(Shape{4}, gen);  // negative scales too
@@ -51,12 +51,12 @@ TEST_SUITE("explain.cd") {
     CHECK(allclose(d.total(), net->forward(x), 1e-10, 1e-10));
     // The same in float, within float tolerance.
     Generator genf(11);
-    Sequential<float> netf;
-    netf.emplace_back<Conv2d<float>>(2, 4, Size2d{3}, genf);
-    netf.emplace_back<ReLU<float>>();
-    netf.emplace_back<MaxPool2d<float>>(Size2d{2});
-    netf.emplace_back<Flatten<float>>();
-    netf.emplace_back<Linear<float>>(144, 3, genf);
+    nn::Sequential<float> netf;
+    netf.emplace_back<nn::Conv2d<float>>(2, 4, Size2d{3}, genf);
+    netf.emplace_back<nn::ReLU<float>>();
+    netf.emplace_back<nn::MaxPool2d<float>>(Size2d{2});
+    netf.emplace_back<nn::Flatten<float>>();
+    netf.emplace_back<nn::Linear<float>>(144, 3, genf);
     const auto xf = randn<float>(Shape{2, 2, 14, 14}, genf);
     const auto df = contextual_decomposition(netf, xf, bernoulli<float>(Shape{1, 1, 14, 14}, 0.5, genf));
     CHECK(allclose(df.total(), netf.forward(xf), 1e-5, 1e-5));
@@ -77,10 +77,10 @@ TEST_SUITE("explain.cd") {
   TEST_CASE("explain.cd: matches a hand computation on a 2-layer net") {
     // h = ReLU(W1 x + b1), y = W2 h + b2 with x = [1, 2], mask = [1, 0].
     Generator gen(13);
-    Sequential<double> net;
-    auto l1 = net.emplace_back<Linear<double>>(2, 2, gen);
-    net.emplace_back<ReLU<double>>();
-    auto l2 = net.emplace_back<Linear<double>>(2, 1, gen);
+    nn::Sequential<double> net;
+    auto l1 = net.emplace_back<nn::Linear<double>>(2, 2, gen);
+    net.emplace_back<nn::ReLU<double>>();
+    auto l2 = net.emplace_back<nn::Linear<double>>(2, 1, gen);
     l1->weight = tensor<double>({{1.0, -1.0}, {2.0, 1.0}});
     l1->bias = tensor<double>({0.5, -1.0});
     l2->weight = tensor<double>({{1.0, -2.0}});
@@ -98,12 +98,12 @@ TEST_SUITE("explain.cd") {
 
   TEST_CASE("explain.cd: the CDEP penalty passes gradcheck in the parameters") {
     Generator gen(14);
-    Sequential<double> net;
-    net.emplace_back<Linear<double>>(6, 5, gen);
-    net.emplace_back<ReLU<double>>();
-    net.emplace_back<Linear<double>>(5, 4, gen);
-    net.emplace_back<Tanh<double>>();
-    net.emplace_back<Linear<double>>(4, 3, gen);
+    nn::Sequential<double> net;
+    net.emplace_back<nn::Linear<double>>(6, 5, gen);
+    net.emplace_back<nn::ReLU<double>>();
+    net.emplace_back<nn::Linear<double>>(5, 4, gen);
+    net.emplace_back<nn::Tanh<double>>();
+    net.emplace_back<nn::Linear<double>>(4, 3, gen);
     const auto x = randn<double>(Shape{3, 6}, gen);
     const auto blob = from_vector<double>({1, 1, 0, 0, 0, 1}, Shape{1, 6});
     // mean over examples and classes of softmax([rel, irrel])₀, the share CD gives the blob.
@@ -118,12 +118,12 @@ TEST_SUITE("explain.cd") {
 
   TEST_CASE("explain.cd: tile explainer paints each tile's score; tiles add up for a bias-free linear model") {
     Generator gen(15);
-    Sequential<double> net;
-    net.emplace_back<Flatten<double>>();
-    net.emplace_back<Linear<double>>(2 * 6 * 5, 4, gen);
+    nn::Sequential<double> net;
+    net.emplace_back<nn::Flatten<double>>();
+    net.emplace_back<nn::Linear<double>>(2 * 6 * 5, 4, gen);
     const auto x = randn<double>(Shape{2, 2, 6, 5}, gen);
     const auto target = from_vector<std::int64_t>({3, 1}, Shape{2});
-    auto* lin = dynamic_cast<Linear<double>*>(&net[1]);
+    auto* lin = dynamic_cast<nn::Linear<double>*>(&net[1]);
     lin->bias = zeros<double>(Shape{4});
     // Without a bias a tile's rel is the logit's part from its pixels, so the tiles add up to the
     // logit (each pixel holds its tile's score: divide by the tile's area).
@@ -141,9 +141,9 @@ TEST_SUITE("explain.cd") {
 
   TEST_CASE("explain.cd: an unsupported layer is named in the error") {
     Generator gen(16);
-    Sequential<double> net;
-    net.emplace_back<Linear<double>>(3, 3, gen);
-    net.emplace_back<LeakyReLU<double>>();
+    nn::Sequential<double> net;
+    net.emplace_back<nn::Linear<double>>(3, 3, gen);
+    net.emplace_back<nn::LeakyReLU<double>>();
     METAGRAD_CHECK_ERROR(contextual_decomposition(net, randn<double>(Shape{2, 3}, gen), ones<double>(Shape{3})),
                          "contextual_decomposition", "LeakyReLU");
     METAGRAD_CHECK_ERROR(contextual_decomposition(net, randn<double>(Shape{2, 3}, gen), ones<double>(Shape{4})),

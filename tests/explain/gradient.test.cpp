@@ -15,7 +15,7 @@ using V = std::vector<Tensor<double>>;
 TEST_SUITE("explain.gradient") {
   TEST_CASE("explain.gradient: gradient × input of a linear model is weight · input, exactly") {
     Generator gen(1);
-    Linear<double> net(5, 3, gen);
+    nn::Linear<double> net(5, 3, gen);
     const auto x = randn<double>(Shape{4, 5}, gen);
     const auto target = from_vector<std::int64_t>({2, 0, 1, 2}, Shape{4});
     const auto gxi = explain(GradientTimesInput{}, net, x, target);
@@ -37,8 +37,8 @@ TEST_SUITE("explain.gradient") {
     CHECK(allclose(Gradient{}(model, x), Gradient{}(model, x, predicted), 0, 0));
     CHECK(allclose(Gradient{}(model, x, predicted), index_select(w, 0, predicted), 0, 0));
     // A shared_ptr to a layer works too.
-    auto net = std::make_shared<Sequential<double>>();
-    net->emplace_back<Linear<double>>(4, 2, gen);
+    auto net = std::make_shared<nn::Sequential<double>>();
+    net->emplace_back<nn::Linear<double>>(4, 2, gen);
     CHECK(explain(Gradient{}, net, x).shape() == x.shape());
   }
 
@@ -66,7 +66,7 @@ TEST_SUITE("explain.gradient") {
 
   TEST_CASE("explain.gradient: bad input") {
     Generator gen(4);
-    Linear<double> net(3, 2, gen);
+    nn::Linear<double> net(3, 2, gen);
     const auto x = randn<double>(Shape{2, 3}, gen);
     METAGRAD_CHECK_ERROR(Gradient{}(net, x, from_vector<std::int64_t>({0, 1, 1}, Shape{3})), "Gradient", "[3]",
                          "[2, 3]");

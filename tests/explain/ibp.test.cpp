@@ -10,18 +10,18 @@ using metagrad::testing::allclose;
 using V = std::vector<Tensor<double>>;
 
 namespace {
-std::shared_ptr<Sequential<double>> ibp_cnn(Generator& gen) {
-  auto net = std::make_shared<Sequential<double>>();
-  net->emplace_back<Conv2d<double>>(1, 3, Size2d{3}, gen, Conv2dOptions{.padding = 1});
-  net->emplace_back<ReLU<double>>();
-  net->emplace_back<MaxPool2d<double>>(Size2d{2});
-  net->emplace_back<Conv2d<double>>(3, 4, Size2d{2}, gen);
-  net->emplace_back<Tanh<double>>();
-  net->emplace_back<AvgPool2d<double>>(Size2d{2});
-  net->emplace_back<Flatten<double>>();
-  net->emplace_back<Linear<double>>(4, 6, gen);
-  net->emplace_back<Sigmoid<double>>();
-  net->emplace_back<Linear<double>>(6, 3, gen);
+std::shared_ptr<nn::Sequential<double>> ibp_cnn(Generator& gen) {
+  auto net = std::make_shared<nn::Sequential<double>>();
+  net->emplace_back<nn::Conv2d<double>>(1, 3, Size2d{3}, gen, nn::Conv2dOptions{.padding = 1});
+  net->emplace_back<nn::ReLU<double>>();
+  net->emplace_back<nn::MaxPool2d<double>>(Size2d{2});
+  net->emplace_back<nn::Conv2d<double>>(3, 4, Size2d{2}, gen);
+  net->emplace_back<nn::Tanh<double>>();
+  net->emplace_back<nn::AvgPool2d<double>>(Size2d{2});
+  net->emplace_back<nn::Flatten<double>>();
+  net->emplace_back<nn::Linear<double>>(4, 6, gen);
+  net->emplace_back<nn::Sigmoid<double>>();
+  net->emplace_back<nn::Linear<double>>(6, 3, gen);
   return net;
 }
 bool inside(const Tensor<double>& y, const Bounds<double>& b) {
@@ -91,9 +91,9 @@ TEST_SUITE("explain.ibp") {
 
   TEST_CASE("explain.ibp: bad input") {
     Generator gen(24);
-    Sequential<double> net;
-    net.emplace_back<Linear<double>>(3, 3, gen);
-    net.emplace_back<GELU<double>>();
+    nn::Sequential<double> net;
+    net.emplace_back<nn::Linear<double>>(3, 3, gen);
+    net.emplace_back<nn::GELU<double>>();
     const auto x = randn<double>(Shape{2, 3}, gen);
     METAGRAD_CHECK_ERROR(interval_bounds(net, x, 0.1, ones<double>(Shape{3})), "interval_bounds", "GELU");
     METAGRAD_CHECK_ERROR(interval_bounds(net, x, -0.1, ones<double>(Shape{3})), "interval_bounds", "eps");

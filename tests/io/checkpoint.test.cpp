@@ -14,11 +14,11 @@ namespace fs = std::filesystem;
 
 namespace {
 /// A parameter, a child with a parameter, and a buffer: enough structure for dotted names.
-struct Inner : Module<double> {
+struct Inner : nn::Module<double> {
   Tensor<double> bias = tensor<double>({0.1, -0.2, 0.3});
   Inner() { register_parameter("bias", bias); }
 };
-struct Net : Module<double> {
+struct Net : nn::Module<double> {
   Tensor<double> weight;
   Tensor<double> running = zeros<double>(Shape{3});
   Inner inner;

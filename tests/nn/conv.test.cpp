@@ -19,20 +19,20 @@ Tensor<double> image(std::initializer_list<std::initializer_list<double>> rows) 
 TEST_SUITE("nn.conv") {
   TEST_CASE("nn.Conv2d / ConvTranspose2d: output shapes of FLINT's encoder and decoder") {
     Generator gen(1);
-    Conv2d<float> c1(1, 16, 3, gen, {.padding = 1});
+    nn::Conv2d<float> c1(1, 16, 3, gen, {.padding = 1});
     CHECK(c1.weight.shape() == Shape{16, 1, 3, 3});
     CHECK(c1(zeros<float>(Shape{2, 1, 28, 28})).shape() == Shape{2, 16, 28, 28});
-    Conv2d<float> strided(3, 4, {2, 3}, gen, {.stride = 2, .bias = false});
+    nn::Conv2d<float> strided(3, 4, {2, 3}, gen, {.stride = 2, .bias = false});
     CHECK(strided.named_parameters().names() == std::vector<std::string>{"weight"});
     CHECK(strided(zeros<float>(Shape{1, 3, 9, 9})).shape() == Shape{1, 4, 4, 4});
-    ConvTranspose2d<float> up(2, 8, 3, gen, {.stride = 2, .padding = 1, .output_padding = 1});
+    nn::ConvTranspose2d<float> up(2, 8, 3, gen, {.stride = 2, .padding = 1, .output_padding = 1});
     CHECK(up.weight.shape() == Shape{2, 8, 3, 3});
     CHECK(up(zeros<float>(Shape{1, 2, 7, 7})).shape() == Shape{1, 8, 14, 14});
   }
 
   TEST_CASE("nn.Conv2d: value and gradients against a hand computation") {
     Generator gen(1);
-    Conv2d<double> conv(1, 1, 2, gen);
+    nn::Conv2d<double> conv(1, 1, 2, gen);
     conv.load_state_dict({{"weight", image({{1, 2}, {3, 4}})}, {"bias", tensor<double>({0.5})}});
     auto x = image({{1, 2, 3}, {4, 5, 6}, {7, 8, 9}}).requires_grad_();
     const auto y = conv(x);
@@ -45,7 +45,7 @@ TEST_SUITE("nn.conv") {
 
   TEST_CASE("nn.ConvTranspose2d: value and gradients against a hand computation") {
     Generator gen(1);
-    ConvTranspose2d<double> up(1, 1, 2, gen);
+    nn::ConvTranspose2d<double> up(1, 1, 2, gen);
     up.load_state_dict({{"weight", image({{1, 2}, {3, 4}})}, {"bias", tensor<double>({0})}});
     auto x = image({{1, 2}, {3, 4}}).requires_grad_();
     const auto y = up(x);
@@ -59,16 +59,16 @@ TEST_SUITE("nn.conv") {
 
   TEST_CASE("nn.Conv2d / ConvTranspose2d: second-order gradcheck w.r.t. input and parameters") {
     Generator gen(2);
-    Conv2d<double> conv(2, 3, {2, 3}, gen, {.stride = {2, 1}, .padding = 1});
+    nn::Conv2d<double> conv(2, 3, {2, 3}, gen, {.stride = {2, 1}, .padding = 1});
     metagrad::testing::check_layer_gradients(conv, rand<double>(Shape{1, 2, 4, 5}, gen, -1, 1));
-    ConvTranspose2d<double> up(2, 2, 3, gen, {.stride = 2, .padding = 1, .output_padding = 1});
+    nn::ConvTranspose2d<double> up(2, 2, 3, gen, {.stride = 2, .padding = 1, .output_padding = 1});
     metagrad::testing::check_layer_gradients(up, rand<double>(Shape{1, 2, 2, 2}, gen, -1, 1));
   }
 
   TEST_CASE("nn.Conv2d / ConvTranspose2d: PyTorch's default init bounds from the weight layout") {
     Generator gen(3);
-    Conv2d<double> conv(3, 8, 5, gen);  // fan_in = 3 * 25
-    ConvTranspose2d<double> up(8, 2, 3, gen);  // weight [8, 2, 3, 3]: PyTorch's fan_in = 2 * 9
+    nn::Conv2d<double> conv(3, 8, 5, gen);  // fan_in = 3 * 25
+    nn::ConvTranspose2d<double> up(8, 2, 3, gen);  // weight [8, 2, 3, 3]: PyTorch's fan_in = 2 * 9
     for (auto [layer_weight, layer_bias, fan_in] : {std::tuple{conv.weight, conv.bias, 75.0}, std::tuple{up.weight, up.bias, 18.0}}) {
       double max_w = 0, max_b = 0;
       for (double w : layer_weight.values()) max_w = std::max(max_w, std::abs(w));
@@ -81,8 +81,8 @@ TEST_SUITE("nn.conv") {
 
   TEST_CASE("nn.Conv2d: bad sizes and inputs are errors naming the shapes") {
     Generator gen(1);
-    METAGRAD_CHECK_ERROR(Conv2d<float>(0, 4, 3, gen), "Conv2d", "positive");
-    Conv2d<float> conv(3, 4, 3, gen);
+    METAGRAD_CHECK_ERROR(nn::Conv2d<float>(0, 4, 3, gen), "Conv2d", "positive");
+    nn::Conv2d<float> conv(3, 4, 3, gen);
     METAGRAD_CHECK_ERROR(conv(zeros<float>(Shape{1, 2, 5, 5})), "conv2d", "[1, 2, 5, 5]", "[4, 3, 3, 3]");
   }
 }

@@ -11,7 +11,7 @@ using metagrad::testing::allclose;
 TEST_SUITE("nn.dropout") {
   TEST_CASE("nn.Dropout: the identity in evaluation, scaled survivors in training") {
     Generator gen(1);
-    Dropout<double> drop(0.25, gen);
+    nn::Dropout<double> drop(0.25, gen);
     const auto x = rand<double>(Shape{100, 100}, gen, 1, 2);
     drop.eval();
     CHECK(drop(x).is_same(x));
@@ -27,7 +27,7 @@ TEST_SUITE("nn.dropout") {
 
   TEST_CASE("nn.Dropout: masks are reproducible from the construction seed and differ step to step") {
     Generator g1(7), g2(7);
-    Dropout<double> a(0.5, g1), b(0.5, g2);
+    nn::Dropout<double> a(0.5, g1), b(0.5, g2);
     const auto x = ones<double>(Shape{64});
     const auto a1 = a(x), a2 = a(x);
     CHECK(a1.to_vector() == b(x).to_vector());
@@ -37,20 +37,20 @@ TEST_SUITE("nn.dropout") {
 
   TEST_CASE("nn.Dropout: the gradient is the mask, and gradcheck passes to second order with a fixed mask") {
     Generator gen(2);
-    Dropout<double> drop(0.4, gen);
+    nn::Dropout<double> drop(0.4, gen);
     auto x = rand<double>(Shape{3, 4}, gen, 1, 2).requires_grad_();
     const auto y = drop(x);
     CHECK(allclose(grad(sum(y), x), y.detach() / x.detach(), 1e-15, 0));
     // Reseeding in the forward keeps the mask fixed across the finite-difference evaluations.
-    struct Fixed : Layer<double> {
+    struct Fixed : nn::Layer<double> {
       explicit Fixed(Generator& g) : drop(0.4, g) { register_module("drop", drop); }
       Tensor<double> forward(const Tensor<double>& x) override {
         drop.generator().seed(11);
         return drop(x * x);
       }
-      Dropout<double> drop;
+      nn::Dropout<double> drop;
     } fixed(gen);
     metagrad::testing::check_layer_gradients(fixed, rand<double>(Shape{3, 4}, gen, -1, 1));
-    METAGRAD_CHECK_ERROR(Dropout<double>(1.0, gen), "Dropout", "outside [0, 1)");
+    METAGRAD_CHECK_ERROR(nn::Dropout<double>(1.0, gen), "Dropout", "outside [0, 1)");
   }
 }

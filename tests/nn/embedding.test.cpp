@@ -13,7 +13,7 @@ using metagrad::testing::allclose;
 TEST_SUITE("nn.embedding") {
   TEST_CASE("nn.Embedding: rows at the ids, in the ids' shape plus the embedding dim") {
     Generator gen(1);
-    Embedding<float> emb(5, 3, gen);
+    nn::Embedding<float> emb(5, 3, gen);
     const auto ids = from_vector<std::int64_t>({4, 0, 4, 2, 1, 3}, Shape{2, 3});
     const auto e = emb(ids);
     CHECK(e.shape() == Shape{2, 3, 3});
@@ -24,7 +24,7 @@ TEST_SUITE("nn.embedding") {
 
   TEST_CASE("nn.Embedding: repeated ids accumulate their gradients (hand-computed)") {
     Generator gen(1);
-    Embedding<double> emb(3, 2, gen);
+    nn::Embedding<double> emb(3, 2, gen);
     const auto ids = from_vector<std::int64_t>({0, 2, 0});
     const auto c = tensor<double>({{1, 2}, {3, 4}, {5, 6}});
     const auto g = grad(sum(emb(ids) * c), emb.weight);
@@ -33,7 +33,7 @@ TEST_SUITE("nn.embedding") {
 
   TEST_CASE("nn.Embedding: second-order gradcheck w.r.t. the table through functional_call") {
     Generator gen(2);
-    Embedding<double> emb(4, 3, gen);
+    nn::Embedding<double> emb(4, 3, gen);
     const auto ids = from_vector<std::int64_t>({1, 3, 1, 0}, Shape{2, 2});
     // Squared so the second derivative is not zero.
     const auto result = gradgradcheck(
@@ -46,7 +46,7 @@ TEST_SUITE("nn.embedding") {
 
   TEST_CASE("nn.Embedding: an id out of range is an error naming it") {
     Generator gen(1);
-    Embedding<float> emb(5, 3, gen);
+    nn::Embedding<float> emb(5, 3, gen);
     METAGRAD_CHECK_ERROR(emb(from_vector<std::int64_t>({1, 5})), "index_select", "index 5", "[5, 3]");
   }
 }

@@ -12,14 +12,14 @@ using namespace metagrad;
 using metagrad::testing::allclose;
 
 namespace {
-struct Scaled : Layer<double> {
+struct Scaled : nn::Layer<double> {
   explicit Scaled(Generator& gen) : lin(2, 2, gen) {
     shift = full<double>(Shape{2}, 0.5);
     register_module("lin", lin);
     register_buffer("shift", shift);
   }
   Tensor<double> forward(const Tensor<double>& x) override { return lin(x) + shift; }
-  Linear<double> lin;
+  nn::Linear<double> lin;
   Tensor<double> shift;
 };
 }  // namespace
@@ -27,7 +27,7 @@ struct Scaled : Layer<double> {
 TEST_SUITE("nn.functional_call") {
   TEST_CASE("nn.functional_call: forward reads the given tensors, and the module's own come back") {
     Generator gen(1);
-    Linear<double> lin(2, 3, gen);
+    nn::Linear<double> lin(2, 3, gen);
     const auto w0 = lin.weight, b0 = lin.bias;
     const auto w = tensor<double>({{1, 0}, {0, 1}, {1, 1}}), b = tensor<double>({1, 2, 3});
     const auto x = tensor<double>({{2, 5}});
@@ -39,7 +39,7 @@ TEST_SUITE("nn.functional_call") {
 
   TEST_CASE("nn.functional_call: parameters are restored when the forward throws") {
     Generator gen(1);
-    Linear<double> lin(2, 3, gen);
+    nn::Linear<double> lin(2, 3, gen);
     const auto w0 = lin.weight, b0 = lin.bias;
     const auto w = zeros<double>(Shape{3, 2}), b = zeros<double>(Shape{3});
     bool saw_override = false;
@@ -56,7 +56,7 @@ TEST_SUITE("nn.functional_call") {
 
   TEST_CASE("nn.functional_call: nested overrides unwind to the module's own tensors") {
     Generator gen(1);
-    Linear<double> lin(2, 3, gen);
+    nn::Linear<double> lin(2, 3, gen);
     const auto w0 = lin.weight;
     const auto w1 = ones<double>(Shape{3, 2}), w2 = zeros<double>(Shape{3, 2});
     functional_call(lin, NamedTensors<double>{{"weight", w1}}, [&] {
@@ -79,7 +79,7 @@ TEST_SUITE("nn.functional_call") {
   TEST_CASE("nn.functional_call: a one-step unroll differentiates through the override (hand-computed)") {
     // y = w·x, one SGD step of size α on (w x1 - y1)², then the loss (w' x2 - y2)² at w'.
     Generator gen(1);
-    Linear<double> lin(1, 1, gen, false);
+    nn::Linear<double> lin(1, 1, gen, false);
     const double w = 0.7, x1 = 1.5, y1 = 2.0, x2 = -0.5, y2 = 1.0, a = 0.1;
     lin.load_state_dict({{"weight", full<double>(Shape{1, 1}, w)}});
     auto alpha = full<double>(Shape{1, 1}, a).requires_grad_();
@@ -97,7 +97,7 @@ TEST_SUITE("nn.functional_call") {
 
   TEST_CASE("nn.functional_call: bad overrides are errors naming the key and shapes, and change nothing") {
     Generator gen(1);
-    Sequential<double> seq{std::make_shared<Linear<double>>(2, 3, gen)};
+    nn::Sequential<double> seq{std::make_shared<nn::Linear<double>>(2, 3, gen)};
     const auto before = seq.parameters();
     const auto x = zeros<double>(Shape{1, 2});
     METAGRAD_CHECK_ERROR(functional_call(seq, NamedTensors<double>{{"0.weight", zeros<double>(Shape{2, 3})},

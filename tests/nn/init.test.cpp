@@ -25,46 +25,46 @@ Moments moments(const Tensor<double>& t) {
 
 TEST_SUITE("nn.init") {
   TEST_CASE("nn.init: fans of linear and convolution weights, and gains") {
-    CHECK(init::fan_in_and_fan_out(Shape{30, 20}) == std::pair<std::int64_t, std::int64_t>{20, 30});
-    CHECK(init::fan_in_and_fan_out(Shape{8, 3, 5, 5}) == std::pair<std::int64_t, std::int64_t>{75, 200});
-    CHECK(init::calculate_gain(init::Nonlinearity::relu) == doctest::Approx(std::sqrt(2.0)));
-    CHECK(init::calculate_gain(init::Nonlinearity::tanh) == doctest::Approx(5.0 / 3.0));
-    CHECK(init::calculate_gain(init::Nonlinearity::leaky_relu, std::sqrt(5.0)) == doctest::Approx(std::sqrt(1.0 / 3.0)));
-    METAGRAD_CHECK_ERROR(init::fan_in_and_fan_out(Shape{5}), "init", "[5]");
+    CHECK(nn::init::fan_in_and_fan_out(Shape{30, 20}) == std::pair<std::int64_t, std::int64_t>{20, 30});
+    CHECK(nn::init::fan_in_and_fan_out(Shape{8, 3, 5, 5}) == std::pair<std::int64_t, std::int64_t>{75, 200});
+    CHECK(nn::init::calculate_gain(nn::init::Nonlinearity::relu) == doctest::Approx(std::sqrt(2.0)));
+    CHECK(nn::init::calculate_gain(nn::init::Nonlinearity::tanh) == doctest::Approx(5.0 / 3.0));
+    CHECK(nn::init::calculate_gain(nn::init::Nonlinearity::leaky_relu, std::sqrt(5.0)) == doctest::Approx(std::sqrt(1.0 / 3.0)));
+    METAGRAD_CHECK_ERROR(nn::init::fan_in_and_fan_out(Shape{5}), "init", "[5]");
   }
 
   TEST_CASE("nn.init: the same seed gives bit-identical tensors; another seed does not") {
     auto a = Tensor<double>::empty(Shape{16, 9}), b = Tensor<double>::empty(Shape{16, 9});
     Generator g1(42), g2(42), g3(43);
-    init::kaiming_uniform_(a, g1);
-    init::kaiming_uniform_(b, g2);
+    nn::init::kaiming_uniform_(a, g1);
+    nn::init::kaiming_uniform_(b, g2);
     CHECK(a.to_vector() == b.to_vector());
-    init::xavier_normal_(b, g3);
-    init::xavier_normal_(a, g1);
+    nn::init::xavier_normal_(b, g3);
+    nn::init::xavier_normal_(a, g1);
     CHECK(a.to_vector() != b.to_vector());
   }
 
   TEST_CASE("nn.init: the distributions have the documented bound and spread") {
     Generator gen(7);
     auto w = Tensor<double>::empty(Shape{200, 300});  // fan_in 300, fan_out 200, 60000 draws
-    init::kaiming_uniform_(w, gen, 0.0, init::FanMode::fan_in, init::Nonlinearity::relu);
+    nn::init::kaiming_uniform_(w, gen, 0.0, nn::init::FanMode::fan_in, nn::init::Nonlinearity::relu);
     const double ku = std::sqrt(2.0) * std::sqrt(3.0 / 300);
     CHECK(moments(w).max_abs <= ku);
     CHECK(moments(w).stddev == doctest::Approx(ku / std::sqrt(3.0)).epsilon(0.02));
 
-    init::kaiming_normal_(w, gen, 0.0, init::FanMode::fan_out, init::Nonlinearity::relu);
+    nn::init::kaiming_normal_(w, gen, 0.0, nn::init::FanMode::fan_out, nn::init::Nonlinearity::relu);
     CHECK(moments(w).stddev == doctest::Approx(std::sqrt(2.0 / 200)).epsilon(0.02));
     CHECK(std::abs(moments(w).mean) < 0.01 * std::sqrt(2.0 / 200));
 
-    init::xavier_uniform_(w, gen, 2.0);
+    nn::init::xavier_uniform_(w, gen, 2.0);
     const double xu = 2.0 * std::sqrt(6.0 / 500);
     CHECK(moments(w).max_abs <= xu);
     CHECK(moments(w).max_abs > 0.999 * xu);
 
-    init::xavier_normal_(w, gen);
+    nn::init::xavier_normal_(w, gen);
     CHECK(moments(w).stddev == doctest::Approx(std::sqrt(2.0 / 500)).epsilon(0.02));
 
-    init::zeros_(w);
+    nn::init::zeros_(w);
     CHECK(moments(w).max_abs == 0);
   }
 
@@ -72,8 +72,8 @@ TEST_SUITE("nn.init") {
     auto f = Tensor<float>::empty(Shape{4, 6});
     auto d = Tensor<double>::empty(Shape{4, 6});
     Generator g1(9), g2(9);
-    init::kaiming_normal_(f, g1);
-    init::kaiming_normal_(d, g2);
+    nn::init::kaiming_normal_(f, g1);
+    nn::init::kaiming_normal_(d, g2);
     for (std::int64_t i = 0; i < f.numel(); ++i) CHECK(f.data()[i] == static_cast<float>(d.data()[i]));
   }
 }

@@ -12,7 +12,7 @@
 
 namespace metagrad::testing {
 
-inline void check_layer_gradients(Layer<double>& layer, const Tensor<double>& x, int order = 2,
+inline void check_layer_gradients(nn::Layer<double>& layer, const Tensor<double>& x, int order = 2,
                                   GradcheckOptions options = {}) {
   std::vector<Tensor<double>> inputs{x};
   for (const auto& p : layer.parameters()) inputs.push_back(p.detach());

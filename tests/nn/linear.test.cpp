@@ -11,19 +11,19 @@ using metagrad::testing::allclose;
 TEST_SUITE("nn.linear") {
   TEST_CASE("nn.Linear: shapes, over any number of leading dims, with and without bias") {
     Generator gen(3);
-    Linear<float> lin(5, 7, gen);
+    nn::Linear<float> lin(5, 7, gen);
     CHECK(lin.weight.shape() == Shape{7, 5});
     CHECK(lin.bias.shape() == Shape{7});
     CHECK(lin(zeros<float>(Shape{4, 5})).shape() == Shape{4, 7});
     CHECK(lin(zeros<float>(Shape{2, 3, 5})).shape() == Shape{2, 3, 7});
-    Linear<float> no_bias(5, 7, gen, false);
+    nn::Linear<float> no_bias(5, 7, gen, false);
     CHECK(no_bias.named_parameters().names() == std::vector<std::string>{"weight"});
     CHECK(allclose(no_bias(zeros<float>(Shape{1, 5})), zeros<float>(Shape{1, 7})));
   }
 
   TEST_CASE("nn.Linear: value and gradients against a hand computation (2 -> 3)") {
     Generator gen(3);
-    Linear<double> lin(2, 3, gen);
+    nn::Linear<double> lin(2, 3, gen);
     lin.load_state_dict({{"weight", tensor<double>({{1, 2}, {3, 4}, {5, 6}})}, {"bias", tensor<double>({0.1, 0.2, 0.3})}});
     auto x = tensor<double>({{1, -1}}).requires_grad_();
     const auto y = lin(x);
@@ -38,15 +38,15 @@ TEST_SUITE("nn.linear") {
 
   TEST_CASE("nn.Linear: gradcheck to second order w.r.t. input and parameters") {
     Generator gen(4);
-    Linear<double> lin(3, 2, gen);
+    nn::Linear<double> lin(3, 2, gen);
     metagrad::testing::check_layer_gradients(lin, rand<double>(Shape{4, 3}, gen, -1, 1));
-    Linear<double> no_bias(3, 2, gen, false);
+    nn::Linear<double> no_bias(3, 2, gen, false);
     metagrad::testing::check_layer_gradients(no_bias, rand<double>(Shape{2, 2, 3}, gen, -1, 1));
   }
 
   TEST_CASE("nn.Linear: PyTorch's default init keeps weight and bias within 1/sqrt(in)") {
     Generator gen(5);
-    Linear<double> lin(50, 40, gen);
+    nn::Linear<double> lin(50, 40, gen);
     const double bound = 1 / std::sqrt(50.0);
     double max_w = 0;
     for (double w : lin.weight.values()) max_w = std::max(max_w, std::abs(w));
@@ -57,8 +57,8 @@ TEST_SUITE("nn.linear") {
 
   TEST_CASE("nn.Linear: a mismatched input is an error naming both shapes") {
     Generator gen(3);
-    Linear<float> lin(5, 7, gen);
+    nn::Linear<float> lin(5, 7, gen);
     METAGRAD_CHECK_ERROR(lin(zeros<float>(Shape{4, 6})), "linear", "[4, 6]", "[7, 5]");
-    METAGRAD_CHECK_ERROR(Linear<float>(0, 3, gen), "Linear", "positive");
+    METAGRAD_CHECK_ERROR(nn::Linear<float>(0, 3, gen), "Linear", "positive");
   }
 }

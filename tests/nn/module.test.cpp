@@ -10,20 +10,20 @@ using metagrad::testing::allclose;
 
 namespace {
 // A two-level tree: an owned child, a member child, an own parameter and a buffer.
-struct Block : Module<double> {
+struct Block : nn::Module<double> {
   explicit Block(Generator& gen) : inner(3, 2, gen) {
     scale = full<double>(Shape{2}, 1.5);
     count = zeros<double>(Shape{1});
     register_parameter("scale", scale);
     register_buffer("count", count);
-    head = register_module("head", std::make_shared<Linear<double>>(2, 4, gen));
+    head = register_module("head", std::make_shared<nn::Linear<double>>(2, 4, gen));
     register_module("inner", inner);
   }
   Tensor<double> scale, count;
-  std::shared_ptr<Linear<double>> head;
-  Linear<double> inner;
+  std::shared_ptr<nn::Linear<double>> head;
+  nn::Linear<double> inner;
 };
-struct Net : Module<double> {
+struct Net : nn::Module<double> {
   explicit Net(Generator& gen) : block(gen) { register_module("block", block); }
   Block block;
 };
@@ -105,7 +105,7 @@ TEST_SUITE("nn.module") {
   }
 
   TEST_CASE("nn.module: bad registrations are errors that name the parameter") {
-    struct Bad : Module<double> {
+    struct Bad : nn::Module<double> {
       Tensor<double> w = ones<double>(Shape{2}), v = ones<double>(Shape{2}), undefined;
       void twice() {
         register_parameter("w", w);

@@ -11,7 +11,7 @@ using metagrad::testing::allclose;
 
 TEST_SUITE("nn.norm") {
   TEST_CASE("nn.LayerNorm: values and input gradient against the closed form") {
-    LayerNorm<double> ln(4, 1e-5, false);
+    nn::LayerNorm<double> ln(4, 1e-5, false);
     CHECK(ln.parameters().empty());
     auto x = tensor<double>({{1, 2, 3, 4}, {-2, 0, 0, 6}}).requires_grad_();
     const auto c = tensor<double>({{0.5, -1, 2, 0}, {1, 1, -3, 0.25}});
@@ -36,18 +36,18 @@ TEST_SUITE("nn.norm") {
 
   TEST_CASE("nn.LayerNorm: shapes and second-order gradcheck over two trailing dims with affine") {
     Generator gen(2);
-    LayerNorm<double> ln(Shape{2, 3});
+    nn::LayerNorm<double> ln(Shape{2, 3});
     CHECK(ln.named_parameters().names() == std::vector<std::string>{"weight", "bias"});
     CHECK(ln(zeros<double>(Shape{5, 2, 3}) + 1.0).shape() == Shape{5, 2, 3});
-    init::uniform_(ln.weight, gen, 0.5, 1.5);
-    init::uniform_(ln.bias, gen, -1, 1);
+    nn::init::uniform_(ln.weight, gen, 0.5, 1.5);
+    nn::init::uniform_(ln.bias, gen, -1, 1);
     metagrad::testing::check_layer_gradients(ln, rand<double>(Shape{2, 2, 3}, gen, -2, 2));
     METAGRAD_CHECK_ERROR(ln(zeros<double>(Shape{2, 3, 2})), "LayerNorm", "[2, 3, 2]", "[2, 3]");
   }
 
   TEST_CASE("nn.BatchNorm2d: training normalises with batch statistics and updates the running ones") {
     Generator gen(3);
-    BatchNorm2d<double> bn(2);
+    nn::BatchNorm2d<double> bn(2);
     CHECK(bn.state_dict().names() == std::vector<std::string>{"weight", "bias", "running_mean", "running_var"});
     const auto x = rand<double>(Shape{3, 2, 2, 2}, gen, -1, 3);  // 12 values per channel
     const auto y = bn(x);
@@ -74,7 +74,7 @@ TEST_SUITE("nn.norm") {
   }
 
   TEST_CASE("nn.BatchNorm2d: evaluation uses the running statistics and leaves them alone") {
-    BatchNorm2d<double> bn(2);
+    nn::BatchNorm2d<double> bn(2);
     bn.load_state_dict({{"weight", tensor<double>({2, 1})},
                         {"bias", tensor<double>({0, 1})},
                         {"running_mean", tensor<double>({1, -1})},
@@ -95,9 +95,9 @@ TEST_SUITE("nn.norm") {
 
   TEST_CASE("nn.BatchNorm2d: second-order gradcheck in training and in evaluation") {
     Generator gen(4);
-    BatchNorm2d<double> bn(2);
-    init::uniform_(bn.weight, gen, 0.5, 1.5);
-    init::uniform_(bn.bias, gen, -1, 1);
+    nn::BatchNorm2d<double> bn(2);
+    nn::init::uniform_(bn.weight, gen, 0.5, 1.5);
+    nn::init::uniform_(bn.bias, gen, -1, 1);
     const auto x = rand<double>(Shape{2, 2, 2, 3}, gen, -2, 2);
     metagrad::testing::check_layer_gradients(bn, x);
     bn.eval();
@@ -106,7 +106,7 @@ TEST_SUITE("nn.norm") {
 
   TEST_CASE("nn.BatchNorm1d: [N, C] and [N, C, L]; bad shapes are errors") {
     Generator gen(5);
-    BatchNorm1d<double> bn(3, 1e-5, 0.1, false, false);
+    nn::BatchNorm1d<double> bn(3, 1e-5, 0.1, false, false);
     CHECK(bn.state_dict().empty());
     const auto x = rand<double>(Shape{4, 3}, gen);
     CHECK(bn(x).shape() == Shape{4, 3});

@@ -13,9 +13,9 @@ using metagrad::testing::allclose;
 TEST_SUITE("nn.sequential") {
   TEST_CASE("nn.Sequential: a LeNet-style stack chains its layers and names them by position") {
     Generator gen(1);
-    Sequential<double> net{std::make_shared<Conv2d<double>>(1, 4, 3, gen), std::make_shared<ReLU<double>>(),
-                           std::make_shared<MaxPool2d<double>>(2), std::make_shared<Flatten<double>>()};
-    auto fc = net.emplace_back<Linear<double>>(36, 10, gen);
+    nn::Sequential<double> net{std::make_shared<nn::Conv2d<double>>(1, 4, 3, gen), std::make_shared<nn::ReLU<double>>(),
+                           std::make_shared<nn::MaxPool2d<double>>(2), std::make_shared<nn::Flatten<double>>()};
+    auto fc = net.emplace_back<nn::Linear<double>>(36, 10, gen);
     CHECK(net.size() == 5);
     CHECK(net.named_parameters().names() == std::vector<std::string>{"0.weight", "0.bias", "4.weight", "4.bias"});
     const auto x = rand<double>(Shape{2, 1, 8, 8}, gen, -1, 1);
@@ -30,7 +30,7 @@ TEST_SUITE("nn.sequential") {
 
   TEST_CASE("nn.Sequential: train/eval reaches a nested Dropout") {
     Generator gen(1);
-    Sequential<double> net{std::make_shared<Linear<double>>(4, 4, gen), std::make_shared<Dropout<double>>(0.5, gen)};
+    nn::Sequential<double> net{std::make_shared<nn::Linear<double>>(4, 4, gen), std::make_shared<nn::Dropout<double>>(0.5, gen)};
     const auto x = ones<double>(Shape{8, 4});
     net.eval();
     CHECK(allclose(net(x), net[0].forward(x), 0, 0));
@@ -40,24 +40,24 @@ TEST_SUITE("nn.sequential") {
 
   TEST_CASE("nn.MLP: Linear layers with the activation between them, none after the last") {
     Generator g1(5), g2(5);
-    MLP<double> mlp({4, 8, 8, 3}, g1, Activation::tanh);
+    nn::MLP<double> mlp({4, 8, 8, 3}, g1, nn::Activation::tanh);
     CHECK(mlp.size() == 5);
     CHECK(mlp.named_parameters().names() ==
           std::vector<std::string>{"0.weight", "0.bias", "2.weight", "2.bias", "4.weight", "4.bias"});
     // Built layer by layer from the same seed, the same network.
-    Linear<double> l0(4, 8, g2), l1(8, 8, g2), l2(8, 3, g2);
+    nn::Linear<double> l0(4, 8, g2), l1(8, 8, g2), l2(8, 3, g2);
     const auto x = rand<double>(Shape{5, 4}, g2, -1, 1);
     CHECK(allclose(mlp(x), l2(tanh(l1(tanh(l0(x))))), 0, 0));
-    METAGRAD_CHECK_ERROR(MLP<double>({4}, g1), "MLP", "1 sizes");
+    METAGRAD_CHECK_ERROR(nn::MLP<double>({4}, g1), "MLP", "1 sizes");
   }
 
   TEST_CASE("nn.MLP / Sequential: second-order gradcheck through the whole stack") {
     Generator gen(6);
-    MLP<double> mlp({3, 4, 2}, gen, Activation::gelu);
+    nn::MLP<double> mlp({3, 4, 2}, gen, nn::Activation::gelu);
     metagrad::testing::check_layer_gradients(mlp, rand<double>(Shape{2, 3}, gen, -1, 1));
-    Sequential<double> cnn{std::make_shared<Conv2d<double>>(1, 2, 2, gen), std::make_shared<Tanh<double>>(),
-                           std::make_shared<AvgPool2d<double>>(2), std::make_shared<Flatten<double>>(),
-                           std::make_shared<Linear<double>>(2, 2, gen)};
+    nn::Sequential<double> cnn{std::make_shared<nn::Conv2d<double>>(1, 2, 2, gen), std::make_shared<nn::Tanh<double>>(),
+                           std::make_shared<nn::AvgPool2d<double>>(2), std::make_shared<nn::Flatten<double>>(),
+                           std::make_shared<nn::Linear<double>>(2, 2, gen)};
     metagrad::testing::check_layer_gradients(cnn, rand<double>(Shape{2, 1, 3, 3}, gen, -1, 1));
   }
 }

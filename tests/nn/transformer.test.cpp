@@ -10,8 +10,8 @@ using namespace metagrad;
 using metagrad::testing::allclose;
 
 namespace {
-TransformerConfig tiny(bool pre_norm = false) {
-  TransformerConfig c;
+nn::TransformerConfig tiny(bool pre_norm = false) {
+  nn::TransformerConfig c;
   c.vocab_size = 11;
   c.max_len = 6;
   c.d_model = 8;
@@ -28,7 +28,7 @@ bool same(const Tensor<double>& a, const Tensor<double>& b) { return a.to_vector
 TEST_SUITE("nn.transformer") {
   TEST_CASE("nn.TransformerEncoder: output shapes and parameter names") {
     Generator gen(1);
-    TransformerEncoder<float> model(tiny(), gen);
+    nn::TransformerEncoder<float> model(tiny(), gen);
     const auto tokens = from_vector<std::int64_t>({1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, Shape{2, 5});
     const auto out = model.forward(tokens);
     CHECK(out.logits.shape() == Shape{2, 3});
@@ -45,21 +45,21 @@ TEST_SUITE("nn.transformer") {
     CHECK(model.named_parameters().contains("layers.1.ln2.weight"));
     CHECK_FALSE(model.named_parameters().contains("norm.weight"));
     Generator g2(1);
-    TransformerEncoder<float> pre(tiny(true), g2);
+    nn::TransformerEncoder<float> pre(tiny(true), g2);
     CHECK(pre.named_parameters().contains("norm.weight"));
     CHECK(pre.forward(tokens).logits.shape() == Shape{2, 3});
   }
 
   TEST_CASE("nn.TransformerEncoder: layer-0 attention logits are q·kᵀ/√d_head of the embeddings, per head") {
     Generator gen(2);
-    TransformerConfig c = tiny();
+    nn::TransformerConfig c = tiny();
     c.d_model = 4;
-    TransformerEncoder<double> model(c, gen);
+    nn::TransformerEncoder<double> model(c, gen);
     const std::vector<std::int64_t> ids{3, 0, 7};
     const auto logits = model.forward(from_vector<std::int64_t>(ids, Shape{1, 3})).attention_logits[0];
     const auto& attn = model.layers[0].attn;
     auto x = [&](std::int64_t s, std::int64_t i) { return model.tok->weight(ids[s], i) + model.pos->weight(s, i); };
-    auto project = [&](const Linear<double>& p, std::int64_t s, std::int64_t j) {
+    auto project = [&](const nn::Linear<double>& p, std::int64_t s, std::int64_t j) {
       double acc = p.bias(j);
       for (std::int64_t i = 0; i < 4; ++i) acc += p.weight(j, i) * x(s, i);
       return acc;
@@ -77,7 +77,7 @@ TEST_SUITE("nn.transformer") {
     for (bool pre_norm : {false, true}) {
       INFO("pre_norm ", pre_norm);
       Generator gen(3);
-      TransformerEncoder<double> model(tiny(pre_norm), gen);
+      nn::TransformerEncoder<double> model(tiny(pre_norm), gen);
       const auto mask = tensor<double>({{1, 1, 1, 0, 0}, {1, 1, 1, 1, 1}});
       const auto a = from_vector<std::int64_t>({1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, Shape{2, 5});
       const auto b = from_vector<std::int64_t>({1, 2, 3, 9, 0, 6, 7, 8, 9, 10}, Shape{2, 5});
@@ -102,7 +102,7 @@ TEST_SUITE("nn.transformer") {
     for (bool pre_norm : {false, true}) {
       INFO("pre_norm ", pre_norm);
       Generator gen(4);
-      TransformerConfig c;
+      nn::TransformerConfig c;
       c.max_len = 3;
       c.d_model = 4;
       c.num_heads = 2;
@@ -110,8 +110,8 @@ TEST_SUITE("nn.transformer") {
       c.num_layers = 2;
       c.num_classes = 2;
       c.pre_norm = pre_norm;
-      c.pooling = pre_norm ? Pooling::first : Pooling::mean;
-      TransformerEncoder<double> model(c, gen);
+      c.pooling = pre_norm ? nn::Pooling::first : nn::Pooling::mean;
+      nn::TransformerEncoder<double> model(c, gen);
       const auto mask = tensor<double>({{1, 1, 0}, {1, 1, 1}});
       std::vector<Tensor<double>> inputs{rand<double>(Shape{2, 3, 4}, gen, -1, 1)};
       for (const auto& p : model.parameters()) inputs.push_back(p.detach());
@@ -130,9 +130,9 @@ TEST_SUITE("nn.transformer") {
 
   TEST_CASE("nn.TransformerEncoder: dropout acts in training only; the same seed builds the same model") {
     Generator g1(5), g2(5);
-    TransformerConfig c = tiny();
+    nn::TransformerConfig c = tiny();
     c.dropout = 0.2;
-    TransformerEncoder<double> a(c, g1), b(c, g2);
+    nn::TransformerEncoder<double> a(c, g1), b(c, g2);
     for (const auto& [name, t] : a.state_dict()) CHECK_MESSAGE(same(t, b.state_dict().at(name)), name);
     const auto tokens = from_vector<std::int64_t>({1, 2, 3, 4, 5, 6}, Shape{2, 3});
     CHECK_FALSE(same(a.forward(tokens).logits, a.forward(tokens).logits));
@@ -140,17 +140,17 @@ TEST_SUITE("nn.transformer") {
     CHECK(same(a.forward(tokens).logits, a.forward(tokens).logits));
     c.dropout = 0;
     Generator g3(5);
-    TransformerEncoder<double> plain(c, g3);
+    nn::TransformerEncoder<double> plain(c, g3);
     plain.load_state_dict(a.state_dict());
     CHECK(allclose(a.forward(tokens).logits, plain.forward(tokens).logits, 0, 0));
   }
 
   TEST_CASE("nn.TransformerEncoder: bad configurations and inputs are errors naming the shapes") {
     Generator gen(6);
-    TransformerConfig c = tiny();
+    nn::TransformerConfig c = tiny();
     c.num_heads = 3;
-    METAGRAD_CHECK_ERROR(TransformerEncoder<float>(c, gen), "MultiheadSelfAttention", "d_model 8", "3 heads");
-    TransformerEncoder<float> model(tiny(), gen);
+    METAGRAD_CHECK_ERROR(nn::TransformerEncoder<float>(c, gen), "MultiheadSelfAttention", "d_model 8", "3 heads");
+    nn::TransformerEncoder<float> model(tiny(), gen);
     const auto long_tokens = zeros<float>(Shape{1, 7, 8});
     METAGRAD_CHECK_ERROR(model.forward_embeddings(long_tokens), "TransformerEncoder", "[1, 7, 8]", "max_len = 6");
     const auto tokens = from_vector<std::int64_t>({1, 2, 3, 4}, Shape{2, 2});
@@ -158,9 +158,9 @@ TEST_SUITE("nn.transformer") {
     METAGRAD_CHECK_ERROR(model.forward(tokens, tensor<float>({{1, 1}, {0, 0}})), "TransformerEncoder", "sequence 1",
                          "all padding");
     METAGRAD_CHECK_ERROR(model.forward(from_vector<std::int64_t>({1, 2, 3})), "TransformerEncoder", "[3]");
-    TransformerConfig no_vocab = tiny();
+    nn::TransformerConfig no_vocab = tiny();
     no_vocab.vocab_size = 0;
-    TransformerEncoder<float> patches(no_vocab, gen);
+    nn::TransformerEncoder<float> patches(no_vocab, gen);
     METAGRAD_CHECK_ERROR(patches.forward(tokens), "TransformerEncoder", "forward_embeddings");
   }
 }

@@ -43,7 +43,7 @@ namespace detail {
 
 /// CD scores (rel of logit `target`) of one image x [1, C, H, W] for masks given as tile sets.
 template <Floating T>
-std::vector<double> region_scores(Layer<T>& model, const Tensor<T>& x, std::int64_t target,
+std::vector<double> region_scores(nn::Layer<T>& model, const Tensor<T>& x, std::int64_t target,
                                   const std::vector<std::vector<std::int64_t>>& regions, std::int64_t tile,
                                   std::int64_t cols, std::int64_t max_batch) {
   NoGradGuard no_grad;
@@ -70,7 +70,7 @@ std::vector<double> region_scores(Layer<T>& model, const Tensor<T>& x, std::int6
 
 /// The ACD hierarchy of one image x [1, C, H, W] for class `target`.
 template <Floating T>
-AcdHierarchy agglomerate(Layer<T>& model, const Tensor<T>& x, std::int64_t target, const AcdOptions& o = {}) {
+AcdHierarchy agglomerate(nn::Layer<T>& model, const Tensor<T>& x, std::int64_t target, const AcdOptions& o = {}) {
   const char* op = "agglomerate";
   check(x.dim() == 4 && x.size(0) == 1, op, "needs one image [1, C, H, W], got ", x.shape());
   check(o.tile >= 1 && o.seed_fraction > 0 && o.max_levels >= 1 && o.max_batch >= 1, op,

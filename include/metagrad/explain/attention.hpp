@@ -77,7 +77,7 @@ struct AttentionExplainer {
   }
 
   template <Floating T>
-  Tensor<T> operator()(TransformerEncoder<T>& model, const IndexTensor& tokens, const Tensor<T>& mask = {}) const {
+  Tensor<T> operator()(nn::TransformerEncoder<T>& model, const IndexTensor& tokens, const Tensor<T>& mask = {}) const {
     return (*this)(model.forward(tokens, mask).attention_logits, mask);
   }
 };

@@ -80,28 +80,28 @@ Decomposition<T> cd_affine(L& layer, const Decomposition<T>& in, bool channels_f
 
 /// One layer's CD rule.
 template <Floating T>
-Decomposition<T> cd_layer(Layer<T>& layer, const Decomposition<T>& in) {
-  if (auto* l = dynamic_cast<Linear<T>*>(&layer)) return detail::cd_affine(*l, in, false);
-  if (auto* l = dynamic_cast<Conv2d<T>*>(&layer)) return detail::cd_affine(*l, in, true);
-  if (dynamic_cast<ReLU<T>*>(&layer)) {
+Decomposition<T> cd_layer(nn::Layer<T>& layer, const Decomposition<T>& in) {
+  if (auto* l = dynamic_cast<nn::Linear<T>*>(&layer)) return detail::cd_affine(*l, in, false);
+  if (auto* l = dynamic_cast<nn::Conv2d<T>*>(&layer)) return detail::cd_affine(*l, in, true);
+  if (dynamic_cast<nn::ReLU<T>*>(&layer)) {
     const auto rel = relu(in.rel);
     return {rel, sub(relu(in.total()), rel)};
   }
-  if (auto* l = dynamic_cast<MaxPool2d<T>*>(&layer)) {
+  if (auto* l = dynamic_cast<nn::MaxPool2d<T>*>(&layer)) {
     // Both parts follow the winners of the full input.
     const auto indices = max_pool2d_with_indices(in.total().detach(), l->kernel(), l->stride(), l->padding()).second;
     return {detail::pool_gather(in.rel, indices), detail::pool_gather(in.irrel, indices)};
   }
-  if (dynamic_cast<AvgPool2d<T>*>(&layer) || dynamic_cast<AdaptiveAvgPool2d<T>*>(&layer) ||
-      dynamic_cast<Flatten<T>*>(&layer))
+  if (dynamic_cast<nn::AvgPool2d<T>*>(&layer) || dynamic_cast<nn::AdaptiveAvgPool2d<T>*>(&layer) ||
+      dynamic_cast<nn::Flatten<T>*>(&layer))
     return {layer.forward(in.rel), layer.forward(in.irrel)};
-  if (auto* l = dynamic_cast<Dropout<T>*>(&layer)) {
+  if (auto* l = dynamic_cast<nn::Dropout<T>*>(&layer)) {
     if (!l->is_training()) return in;
     // One mask for both parts, so they still sum to a dropped-out total.
     const auto keep = l->forward(ones_like(in.rel));
     return {mul(in.rel, keep), mul(in.irrel, keep)};
   }
-  if (auto* l = dynamic_cast<BatchNorm<T>*>(&layer)) {
+  if (auto* l = dynamic_cast<nn::BatchNorm<T>*>(&layer)) {
     check(!l->is_training(), "contextual_decomposition",
           "BatchNorm must be in evaluation mode (its batch statistics would mix the parts); call eval()");
     // In evaluation BatchNorm is per-channel affine, a·x + c: c = BN(0), a·rel = BN(rel) − c.
@@ -110,10 +110,10 @@ Decomposition<T> cd_layer(Layer<T>& layer, const Decomposition<T>& in) {
     const auto rel = add(r, mul(c, div(add(abs(r), T(1e-20)), add(add(abs(r), abs(i)), T(2e-20)))));
     return {rel, sub(l->forward(in.total()), rel)};
   }
-  if (dynamic_cast<Tanh<T>*>(&layer)) return detail::split_monotone(in, [](const Tensor<T>& t) { return tanh(t); });
-  if (dynamic_cast<Sigmoid<T>*>(&layer))
+  if (dynamic_cast<nn::Tanh<T>*>(&layer)) return detail::split_monotone(in, [](const Tensor<T>& t) { return tanh(t); });
+  if (dynamic_cast<nn::Sigmoid<T>*>(&layer))
     return detail::split_monotone(in, [](const Tensor<T>& t) { return sigmoid(t); });
-  if (auto* seq = dynamic_cast<Sequential<T>*>(&layer)) {
+  if (auto* seq = dynamic_cast<nn::Sequential<T>*>(&layer)) {
     Decomposition<T> h = in;
     for (const auto& child : *seq) h = cd_layer(*child, h);
     return h;
@@ -126,13 +126,13 @@ Decomposition<T> cd_layer(Layer<T>& layer, const Decomposition<T>& in) {
 /// CD of `model` at x for the features where mask (broadcastable to x) is 1: rel + irrel = model(x).
 /// With `trace`, the decomposition after every layer is appended to it.
 template <Floating T>
-Decomposition<T> contextual_decomposition(Layer<T>& model, const Tensor<T>& x, const Tensor<T>& mask,
+Decomposition<T> contextual_decomposition(nn::Layer<T>& model, const Tensor<T>& x, const Tensor<T>& mask,
                                           std::vector<Decomposition<T>>* trace = nullptr) {
   check(broadcast_shapes(x.shape(), mask.shape(), "contextual_decomposition") == x.shape(), "contextual_decomposition",
         "mask ", mask.shape(), " does not broadcast to the input ", x.shape());
   const auto m = mask.detach();
   Decomposition<T> h{mul(x, m), mul(x, sub(T(1), m))};
-  for (Layer<T>* layer : detail::flatten_layers(model)) {
+  for (nn::Layer<T>* layer : detail::flatten_layers(model)) {
     h = cd_layer(*layer, h);
     if (trace) trace->push_back(h);
   }
@@ -147,7 +147,7 @@ struct ContextualDecomposition {
   std::int64_t max_batch = 512;
 
   template <Floating T>
-  Tensor<T> operator()(Layer<T>& model, const Tensor<T>& x, const IndexTensor& target = {},
+  Tensor<T> operator()(nn::Layer<T>& model, const Tensor<T>& x, const IndexTensor& target = {},
                        const ExplainOptions& options = {}) const {
     const char* op = "ContextualDecomposition";
     check(x.dim() == 4, op, "needs images [N, C, H, W], got ", x.shape());

@@ -37,15 +37,15 @@ struct Bounds {
 
 /// One layer's IBP rule.
 template <Floating T>
-Bounds<T> ibp_layer(Layer<T>& layer, const Bounds<T>& in) {
+Bounds<T> ibp_layer(nn::Layer<T>& layer, const Bounds<T>& in) {
   auto affine = [&](auto& l) {
     const auto c = l.forward(in.center());
     const auto r = detail::apply_affine(l, in.radius(), true);
     return Bounds<T>{sub(c, r), add(c, r)};
   };
-  if (auto* l = dynamic_cast<Linear<T>*>(&layer)) return affine(*l);
-  if (auto* l = dynamic_cast<Conv2d<T>*>(&layer)) return affine(*l);
-  if (auto* l = dynamic_cast<BatchNorm<T>*>(&layer)) {
+  if (auto* l = dynamic_cast<nn::Linear<T>*>(&layer)) return affine(*l);
+  if (auto* l = dynamic_cast<nn::Conv2d<T>*>(&layer)) return affine(*l);
+  if (auto* l = dynamic_cast<nn::BatchNorm<T>*>(&layer)) {
     check(!l->is_training(), "interval_bounds", "BatchNorm must be in evaluation mode; call eval()");
     // Per-channel a·x + c, with a of either sign: |a|·r = |BN(c + r) − BN(c)|.
     const auto c = in.center(), r = in.radius();
@@ -53,15 +53,15 @@ Bounds<T> ibp_layer(Layer<T>& layer, const Bounds<T>& in) {
     const auto rad = abs(sub(l->forward(add(c, r)), mid));
     return {sub(mid, rad), add(mid, rad)};
   }
-  if (auto* l = dynamic_cast<Dropout<T>*>(&layer)) {
+  if (auto* l = dynamic_cast<nn::Dropout<T>*>(&layer)) {
     check(!l->is_training(), "interval_bounds", "Dropout must be in evaluation mode; call eval()");
     return in;
   }
-  if (dynamic_cast<ReLU<T>*>(&layer) || dynamic_cast<Tanh<T>*>(&layer) || dynamic_cast<Sigmoid<T>*>(&layer) ||
-      dynamic_cast<MaxPool2d<T>*>(&layer) || dynamic_cast<AvgPool2d<T>*>(&layer) ||
-      dynamic_cast<AdaptiveAvgPool2d<T>*>(&layer) || dynamic_cast<Flatten<T>*>(&layer))
+  if (dynamic_cast<nn::ReLU<T>*>(&layer) || dynamic_cast<nn::Tanh<T>*>(&layer) || dynamic_cast<nn::Sigmoid<T>*>(&layer) ||
+      dynamic_cast<nn::MaxPool2d<T>*>(&layer) || dynamic_cast<nn::AvgPool2d<T>*>(&layer) ||
+      dynamic_cast<nn::AdaptiveAvgPool2d<T>*>(&layer) || dynamic_cast<nn::Flatten<T>*>(&layer))
     return {layer.forward(in.lower), layer.forward(in.upper)};
-  if (auto* seq = dynamic_cast<Sequential<T>*>(&layer)) {
+  if (auto* seq = dynamic_cast<nn::Sequential<T>*>(&layer)) {
     Bounds<T> b = in;
     for (const auto& child : *seq) b = ibp_layer(*child, b);
     return b;
@@ -73,18 +73,18 @@ Bounds<T> ibp_layer(Layer<T>& layer, const Bounds<T>& in) {
 
 /// Output bounds of `model` over the input box [lower, upper].
 template <Floating T>
-Bounds<T> interval_bounds(Layer<T>& model, const Tensor<T>& lower, const Tensor<T>& upper) {
+Bounds<T> interval_bounds(nn::Layer<T>& model, const Tensor<T>& lower, const Tensor<T>& upper) {
   check(lower.shape() == upper.shape(), "interval_bounds", "lower ", lower.shape(), " and upper ", upper.shape(),
         " differ in shape");
   Bounds<T> b{lower, upper};
-  for (Layer<T>* layer : detail::flatten_layers(model)) b = ibp_layer(*layer, b);
+  for (nn::Layer<T>* layer : detail::flatten_layers(model)) b = ibp_layer(*layer, b);
   return b;
 }
 
 /// Output bounds over the box [x − ε·mask, x + ε·mask]: only the features the mask marks (the
 /// ones a human called irrelevant, in IBP-Ex) may move. mask broadcasts to x.
 template <Floating T>
-Bounds<T> interval_bounds(Layer<T>& model, const Tensor<T>& x, std::type_identity_t<T> eps, const Tensor<T>& mask) {
+Bounds<T> interval_bounds(nn::Layer<T>& model, const Tensor<T>& x, std::type_identity_t<T> eps, const Tensor<T>& mask) {
   check(eps >= 0, "interval_bounds", "eps must be >= 0, got ", eps);
   check(broadcast_shapes(x.shape(), mask.shape(), "interval_bounds") == x.shape(), "interval_bounds", "mask ",
         mask.shape(), " does not broadcast to the input ", x.shape());

@@ -33,16 +33,16 @@ inline std::string type_name(const std::type_info& type) {
 
 /// The layers `model` applies, in order: a Sequential's (recursively), or the model itself.
 template <Floating T>
-void flatten_layers(Layer<T>& model, std::vector<Layer<T>*>& out) {
-  if (auto* seq = dynamic_cast<Sequential<T>*>(&model)) {
+void flatten_layers(nn::Layer<T>& model, std::vector<nn::Layer<T>*>& out) {
+  if (auto* seq = dynamic_cast<nn::Sequential<T>*>(&model)) {
     for (const auto& layer : *seq) flatten_layers(*layer, out);
   } else {
     out.push_back(&model);
   }
 }
 template <Floating T>
-std::vector<Layer<T>*> flatten_layers(Layer<T>& model) {
-  std::vector<Layer<T>*> out;
+std::vector<nn::Layer<T>*> flatten_layers(nn::Layer<T>& model) {
+  std::vector<nn::Layer<T>*> out;
   flatten_layers(model, out);
   return out;
 }

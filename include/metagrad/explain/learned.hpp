@@ -14,7 +14,7 @@
 namespace metagrad {
 
 template <Floating T>
-class LearnedAttentionExplainer final : public Module<T> {
+class LearnedAttentionExplainer final : public nn::Module<T> {
  public:
   LearnedAttentionExplainer(std::int64_t layers, std::int64_t heads, double temperature = 1.0)
       : temperature_(temperature) {

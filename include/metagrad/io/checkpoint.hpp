@@ -17,7 +17,7 @@ inline constexpr std::string_view kOptimizerPrefix = "optim.";
 
 /// Saves model.state_dict() and optimizer.state_dict() (prefixed "model." and "optim.") atomically.
 template <Floating T>
-void save_checkpoint(const std::filesystem::path& path, const Module<T>& model, const Optimizer<T>& optimizer,
+void save_checkpoint(const std::filesystem::path& path, const nn::Module<T>& model, const Optimizer<T>& optimizer,
                      Metadata metadata = {}) {
   Checkpoint c;
   c.insert(model.state_dict(), kModelPrefix);
@@ -30,7 +30,7 @@ void save_checkpoint(const std::filesystem::path& path, const Module<T>& model, 
 /// file must hold only "model." and "optim." tensors of element type T; the module's strict
 /// load_state_dict and the optimizer's load_state_dict check their parts.
 template <Floating T>
-Metadata load_checkpoint(const std::filesystem::path& path, Module<T>& model, Optimizer<T>& optimizer) {
+Metadata load_checkpoint(const std::filesystem::path& path, nn::Module<T>& model, Optimizer<T>& optimizer) {
   Checkpoint c = load_safetensors(path);
   for (const auto& [name, t] : c.entries())
     check(name.starts_with(kModelPrefix) || name.starts_with(kOptimizerPrefix), "load_checkpoint", "'", path.string(),

@@ -7,7 +7,7 @@
 #include "metagrad/nn/module.hpp"
 #include "metagrad/ops/unary.hpp"
 
-namespace metagrad {
+namespace metagrad::nn {
 
 template <Floating T>
 class ReLU final : public Layer<T> {
@@ -75,4 +75,4 @@ std::shared_ptr<Layer<T>> make_activation(Activation a) {
   fail("make_activation", "unknown activation ", static_cast<int>(a));
 }
 
-}  // namespace metagrad
+}  // namespace metagrad::nn

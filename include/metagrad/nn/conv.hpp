@@ -11,7 +11,7 @@
 #include "metagrad/nn/module.hpp"
 #include "metagrad/ops/conv.hpp"
 
-namespace metagrad {
+namespace metagrad::nn {
 
 struct Conv2dOptions {
   Size2d stride = 1;
@@ -28,21 +28,25 @@ struct ConvTranspose2dOptions {
   bool bias = true;
 };
 
-namespace detail {
+}  // namespace metagrad::nn
+
+namespace metagrad::detail {
 /// Fills a conv weight and (if defined) bias as PyTorch's reset_parameters does.
 template <Floating T>
 void init_conv_parameters(Tensor<T>& weight, Tensor<T>& bias, Generator& gen) {
-  init::kaiming_uniform_(weight, gen, std::sqrt(5.0));
+  nn::init::kaiming_uniform_(weight, gen, std::sqrt(5.0));
   if (bias.defined()) {
-    const double bound = 1.0 / std::sqrt(static_cast<double>(init::fan_in_and_fan_out(weight.shape()).first));
-    init::uniform_(bias, gen, -bound, bound);
+    const double bound = 1.0 / std::sqrt(static_cast<double>(nn::init::fan_in_and_fan_out(weight.shape()).first));
+    nn::init::uniform_(bias, gen, -bound, bound);
   }
 }
 inline void check_conv_sizes(std::int64_t in, std::int64_t out, Size2d kernel, const char* layer) {
   check(in > 0 && out > 0 && kernel.h > 0 && kernel.w > 0, layer, "channels and kernel must be positive, got ", in,
         " -> ", out, " with kernel ", kernel);
 }
-}  // namespace detail
+}  // namespace metagrad::detail
+
+namespace metagrad::nn {
 
 template <Floating T>
 class Conv2d final : public Layer<T> {
@@ -94,4 +98,4 @@ class ConvTranspose2d final : public Layer<T> {
   ConvTranspose2dOptions options_;
 };
 
-}  // namespace metagrad
+}  // namespace metagrad::nn

@@ -7,7 +7,7 @@
 #include "metagrad/nn/module.hpp"
 #include "metagrad/ops/dropout.hpp"
 
-namespace metagrad {
+namespace metagrad::nn {
 
 template <Floating T>
 class Dropout final : public Layer<T> {
@@ -26,4 +26,4 @@ class Dropout final : public Layer<T> {
   Generator gen_;
 };
 
-}  // namespace metagrad
+}  // namespace metagrad::nn

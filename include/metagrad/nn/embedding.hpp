@@ -9,7 +9,7 @@
 #include "metagrad/nn/module.hpp"
 #include "metagrad/ops/indexing.hpp"
 
-namespace metagrad {
+namespace metagrad::nn {
 
 template <Floating T>
 class Embedding final : public Module<T> {
@@ -36,4 +36,4 @@ class Embedding final : public Module<T> {
   Tensor<T> weight;  // [num_embeddings, dim]
 };
 
-}  // namespace metagrad
+}  // namespace metagrad::nn

@@ -7,7 +7,7 @@
 #include "metagrad/nn/module.hpp"
 #include "metagrad/ops/view.hpp"
 
-namespace metagrad {
+namespace metagrad::nn {
 
 template <Floating T>
 class Flatten final : public Layer<T> {
@@ -19,4 +19,4 @@ class Flatten final : public Layer<T> {
   std::int64_t start_, end_;
 };
 
-}  // namespace metagrad
+}  // namespace metagrad::nn

@@ -23,7 +23,7 @@ class ParameterOverride {
  public:
   /// Rebinds each named parameter or buffer to its tensor in `values`. A name the module does not
   /// have is an error; one left out keeps the module's own tensor unless `strict`.
-  ParameterOverride(Module<T>& module, const NamedTensors<T>& values, bool strict = false) {
+  ParameterOverride(nn::Module<T>& module, const NamedTensors<T>& values, bool strict = false) {
     auto slots = module.parameter_slots();
     const auto buffers = module.buffer_slots();
     slots.insert(slots.end(), buffers.begin(), buffers.end());
@@ -48,7 +48,7 @@ class ParameterOverride {
   }
 
   /// Rebinds every parameter, in named_parameters() order.
-  ParameterOverride(Module<T>& module, std::span<const Tensor<T>> params) {
+  ParameterOverride(nn::Module<T>& module, std::span<const Tensor<T>> params) {
     const auto slots = module.parameter_slots();
     check(params.size() == slots.size(), "functional_call", params.size(), " tensors given for a module with ",
           slots.size(), " parameters");
@@ -61,7 +61,7 @@ class ParameterOverride {
     check(problems.empty(), "functional_call", problems);
     apply(plan);
   }
-  ParameterOverride(Module<T>& module, const std::vector<Tensor<T>>& params)
+  ParameterOverride(nn::Module<T>& module, const std::vector<Tensor<T>>& params)
       : ParameterOverride(module, std::span<const Tensor<T>>(params)) {}
 
   ~ParameterOverride() {
@@ -105,28 +105,28 @@ concept ForwardFn = std::invocable<Fn> && !std::same_as<std::remove_cvref_t<Fn>,
 /// fn() run with `module`'s parameters (and buffers) named in `params` replaced; they are restored
 /// afterwards, also when fn throws.
 template <Floating T, detail::ForwardFn<T> Fn>
-auto functional_call(Module<T>& module, const NamedTensors<T>& params, Fn&& fn) {
+auto functional_call(nn::Module<T>& module, const NamedTensors<T>& params, Fn&& fn) {
   ParameterOverride<T> guard(module, params);
   return std::invoke(std::forward<Fn>(fn));
 }
 /// fn() run with all of `module`'s parameters replaced by `params`, in named_parameters() order.
 template <Floating T, detail::ForwardFn<T> Fn>
-auto functional_call(Module<T>& module, std::span<const Tensor<T>> params, Fn&& fn) {
+auto functional_call(nn::Module<T>& module, std::span<const Tensor<T>> params, Fn&& fn) {
   ParameterOverride<T> guard(module, params);
   return std::invoke(std::forward<Fn>(fn));
 }
 template <Floating T, detail::ForwardFn<T> Fn>
-auto functional_call(Module<T>& module, const std::vector<Tensor<T>>& params, Fn&& fn) {
+auto functional_call(nn::Module<T>& module, const std::vector<Tensor<T>>& params, Fn&& fn) {
   return functional_call(module, std::span<const Tensor<T>>(params), std::forward<Fn>(fn));
 }
 
 /// layer.forward(x) with its parameters replaced.
 template <Floating T>
-Tensor<T> functional_call(Layer<T>& layer, const NamedTensors<T>& params, const Tensor<T>& x) {
+Tensor<T> functional_call(nn::Layer<T>& layer, const NamedTensors<T>& params, const Tensor<T>& x) {
   return functional_call(layer, params, [&] { return layer.forward(x); });
 }
 template <Floating T>
-Tensor<T> functional_call(Layer<T>& layer, const std::vector<Tensor<T>>& params, const Tensor<T>& x) {
+Tensor<T> functional_call(nn::Layer<T>& layer, const std::vector<Tensor<T>>& params, const Tensor<T>& x) {
   return functional_call(layer, params, [&] { return layer.forward(x); });
 }
 

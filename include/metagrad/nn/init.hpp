@@ -11,7 +11,7 @@
 #include "metagrad/core/random.hpp"
 #include "metagrad/core/tensor.hpp"
 
-namespace metagrad::init {
+namespace metagrad::nn::init {
 
 enum class FanMode { fan_in, fan_out };
 enum class Nonlinearity { linear, sigmoid, tanh, relu, leaky_relu };
@@ -100,4 +100,4 @@ Tensor<T>& xavier_normal_(Tensor<T>& t, Generator& gen, double gain = 1.0) {
   return normal_(t, gen, 0.0, gain * std::sqrt(2.0 / detail::fan_sum(t.shape())));
 }
 
-}  // namespace metagrad::init
+}  // namespace metagrad::nn::init

@@ -9,7 +9,7 @@
 #include "metagrad/nn/module.hpp"
 #include "metagrad/ops/linalg.hpp"
 
-namespace metagrad {
+namespace metagrad::nn {
 
 template <Floating T>
 class Linear final : public Layer<T> {
@@ -37,4 +37,4 @@ class Linear final : public Layer<T> {
   Tensor<T> bias;    // [out], undefined without bias
 };
 
-}  // namespace metagrad
+}  // namespace metagrad::nn

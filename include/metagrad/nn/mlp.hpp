@@ -9,7 +9,7 @@
 #include "metagrad/nn/linear.hpp"
 #include "metagrad/nn/sequential.hpp"
 
-namespace metagrad {
+namespace metagrad::nn {
 
 template <Floating T>
 class MLP final : public Sequential<T> {
@@ -24,4 +24,4 @@ class MLP final : public Sequential<T> {
   }
 };
 
-}  // namespace metagrad
+}  // namespace metagrad::nn

@@ -17,7 +17,7 @@
 #include "metagrad/core/tensor.hpp"
 #include "metagrad/nn/named_tensors.hpp"
 
-namespace metagrad {
+namespace metagrad::nn {
 
 template <Floating T>
 class Module {
@@ -198,4 +198,4 @@ class Layer : public Module<T> {
   Tensor<T> operator()(const Tensor<T>& x) { return forward(x); }
 };
 
-}  // namespace metagrad
+}  // namespace metagrad::nn

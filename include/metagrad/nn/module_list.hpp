@@ -11,7 +11,7 @@
 
 #include "metagrad/nn/module.hpp"
 
-namespace metagrad {
+namespace metagrad::nn {
 
 template <Floating T, class M>
   requires std::is_base_of_v<Module<T>, M>
@@ -39,4 +39,4 @@ class ModuleList final : public Module<T> {
   std::vector<std::shared_ptr<M>> items_;
 };
 
-}  // namespace metagrad
+}  // namespace metagrad::nn

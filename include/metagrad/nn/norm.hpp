@@ -15,7 +15,7 @@
 #include "metagrad/ops/reduction.hpp"
 #include "metagrad/ops/unary.hpp"
 
-namespace metagrad {
+namespace metagrad::nn {
 
 /// Normalises over the trailing dims `normalized_shape` to zero mean and unit (biased) variance,
 /// then scales and shifts element-wise (weight 1, bias 0 at the start) when affine.
@@ -158,4 +158,4 @@ class BatchNorm2d final : public BatchNorm<T> {
   }
 };
 
-}  // namespace metagrad
+}  // namespace metagrad::nn

@@ -7,7 +7,7 @@
 #include "metagrad/nn/module.hpp"
 #include "metagrad/ops/pool.hpp"
 
-namespace metagrad {
+namespace metagrad::nn {
 
 template <Floating T>
 class MaxPool2d final : public Layer<T> {
@@ -53,4 +53,4 @@ class AdaptiveAvgPool2d final : public Layer<T> {
   Size2d output_size_;
 };
 
-}  // namespace metagrad
+}  // namespace metagrad::nn

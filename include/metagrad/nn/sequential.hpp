@@ -12,7 +12,7 @@
 
 #include "metagrad/nn/module.hpp"
 
-namespace metagrad {
+namespace metagrad::nn {
 
 template <Floating T>
 class Sequential : public Layer<T> {
@@ -57,4 +57,4 @@ class Sequential : public Layer<T> {
   std::vector<std::shared_ptr<Layer<T>>> layers_;
 };
 
-}  // namespace metagrad
+}  // namespace metagrad::nn

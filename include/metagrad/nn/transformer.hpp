@@ -22,7 +22,7 @@
 #include "metagrad/ops/shape.hpp"
 #include "metagrad/ops/softmax.hpp"
 
-namespace metagrad {
+namespace metagrad::nn {
 
 template <Floating T>
 struct AttentionOutput {
@@ -232,4 +232,4 @@ class TransformerEncoder final : public Module<T> {
   }
 };
 
-}  // namespace metagrad
+}  // namespace metagrad::nn
