@@ -6,8 +6,9 @@
 #   3. ASan+UBSan build (-O1 with line tables only, portable ISA) of tests and examples, then ctest,
 #   (in both, the tests are unity-built, one executable per layer: METAGRAD_TEST_UNITY, about 40 %
 #   less compile time; every test file is still its own CTest test),
-#   4. installs to a temporary prefix and builds tests/cmake_import against it with
-#      find_package(metagrad CONFIG REQUIRED), then runs it.
+#   (the Release ctest includes test-package-relocate: it installs the build, moves the prefix, and
+#   builds and runs tests/cmake_import against the moved copy with find_package(metagrad), with and
+#   without COMPONENTS OpenBLAS, and with pkg-config; see tests/package/relocate.cmake).
 # Prints the time of each phase and ends with ctest's summary. Exits non-zero on any failure.
 # Environment: METAGRAD_BUILD_ROOT (default <repo>/build), METAGRAD_JOBS (default: all cores),
 # METAGRAD_TEST_UNITY (default ON; OFF builds one executable per test file, as a developer would).
@@ -21,7 +22,7 @@ source cmake/ensure_packages.sh
 build_root=${METAGRAD_BUILD_ROOT:-$root/build}
 jobs=${METAGRAD_JOBS:-$(nproc)}
 unity=${METAGRAD_TEST_UNITY:-ON}
-packages=(cmake ninja-build g++ ccache libeigen3-dev doctest-dev libbenchmark-dev nlohmann-json3-dev libcli11-dev libstb-dev zlib1g-dev libopenblas-openmp-dev libopenblas-dev)
+packages=(cmake ninja-build g++ ccache libeigen3-dev doctest-dev libbenchmark-dev nlohmann-json3-dev libcli11-dev libstb-dev zlib1g-dev libopenblas-openmp-dev libopenblas-dev pkgconf)
 
 # ---- phases: a name, a start time, and one line per finished phase in the summary ----
 script_start=$EPOCHREALTIME
@@ -109,18 +110,6 @@ begin "sanitize tests" "ctest on the sanitizer build (detect_leaks=1, UBSan halt
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:strict_string_checks=1 \
   UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
   run_ctest "$build_root/sanitize"
-end
-
-begin "install + consumer" "install to a temporary prefix; build tests/cmake_import against it with find_package"
-prefix=$(mktemp -d "${TMPDIR:-/tmp}/metagrad-prefix.XXXXXX")
-trap 'rm -rf "$prefix"' EXIT
-cmake --install "$build_root/release" --prefix "$prefix" >"$build_root/install.log"
-echo "installed $(grep -c 'Installing:' "$build_root/install.log") files to $prefix"
-rm -rf "$build_root/cmake_import"
-cmake -S tests/cmake_import -B "$build_root/cmake_import" "${cmake_common[@]}" -DCMAKE_BUILD_TYPE=Release \
-  -DCMAKE_PREFIX_PATH="$prefix"
-cmake --build "$build_root/cmake_import" -j "$jobs"
-"$build_root/cmake_import/metagrad_consumer"
 end
 
 echo
