@@ -3,7 +3,7 @@
 // ratios against PyTorch come from compare_pytorch.py, which runs the same workloads.
 #include <benchmark/benchmark.h>
 
-#include "metagrad/backend/cpu/parallel.hpp"
+#include "metagrad/backend/threads.hpp"
 #include "workloads.hpp"
 
 namespace {

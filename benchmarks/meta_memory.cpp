@@ -18,7 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "meta_step.hpp"
-#include "metagrad/backend/cpu/parallel.hpp"
+#include "metagrad/backend/threads.hpp"
 #include "metagrad/core/storage.hpp"
 #include "metagrad/meta/checkpoint.hpp"
 

@@ -17,7 +17,7 @@
 
 #include "common.hpp"
 #include "metagrad/autograd/engine.hpp"
-#include "metagrad/backend/cpu/parallel.hpp"
+#include "metagrad/backend/threads.hpp"
 #include "metagrad/core/creation.hpp"
 #include "metagrad/functional/transforms.hpp"
 #include "metagrad/ops/linalg.hpp"

@@ -11,7 +11,7 @@
 // A baseline trains the same model on the same batches with every weight 1.
 //   02_reweight_noisy_labels [--quick] [--out DIR] [--seed N] [--epochs N] [--data mnist|fashion-mnist]
 // Without --data (or when that data set is not fetched) the data are synthetic Gaussian clusters.
-// --out DIR writes DIR/results.json. Exits non-zero when the flipped examples do not end with a
+// --out DIR writes DIR/results.json, DIR/test_acc_per_epoch.png and DIR/mean_weight_per_epoch.png. Exits non-zero when the flipped examples do not end with a
 // lower mean weight than the clean ones, so ctest runs it (with --quick) as a test.
 #include <algorithm>
 #include <cmath>
@@ -24,8 +24,9 @@
 #include <vector>
 
 #include "common.hpp"
-#include "metagrad/backend/cpu/parallel.hpp"
+#include "metagrad/backend/threads.hpp"
 #include "metagrad/data/mnist.hpp"
+#include "metagrad/io/plot.hpp"
 #include "metagrad/meta/hypergradient.hpp"
 #include "metagrad/nn/functional_call.hpp"
 #include "metagrad/nn/mlp.hpp"
@@ -107,7 +108,7 @@ Tensor<float> weighted_loss(const Tensor<float>& logits, const IndexTensor& y, c
 }
 
 /// One plain SGD step of θ on the weighted loss (weights are constants here).
-Params sgd(MLP<float>& model, const Params& theta, const Data& b, const Tensor<float>& w, float lr) {
+Params sgd(nn::MLP<float>& model, const Params& theta, const Data& b, const Tensor<float>& w, float lr) {
   Params leaves;
   for (const auto& p : theta) leaves.push_back(p.detach().requires_grad_());
   const auto g = grad<float>(weighted_loss(functional_call(model, leaves, b.x), b.y, w), leaves);
@@ -145,6 +146,7 @@ std::tuple<Data, Data, Data> load_images(const std::string& name, Config& cfg) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  const auto t_start = Clock::now();
   Config cfg;
   CommonOptions common;
   std::string data_name;
@@ -196,7 +198,7 @@ int main(int argc, char** argv) {
               static_cast<long long>(cfg.clean), static_cast<long long>(cfg.test),
               static_cast<unsigned long long>(cfg.seed));
 
-  MLP<float> model({cfg.features, cfg.hidden, cfg.classes}, gen);
+  nn::MLP<float> model({cfg.features, cfg.hidden, cfg.classes}, gen);
   Params theta, baseline;
   for (const auto& p : model.parameters()) {
     theta.push_back(p.detach());
@@ -280,19 +282,50 @@ int main(int argc, char** argv) {
               w_flipped, w_clean, separated ? "flipped weighted down" : "NOT separated", 100 * acc,
               100 * acc_baseline);
   if (!common.out_dir.empty()) {
-    const Json results = {{"example", "02_reweight_noisy_labels"},
-                          {"data", source},
-                          {"quick", common.quick},
-                          {"config", cfg.json()},
-                          {"threads", num_threads()},
-                          {"epochs", epochs},
-                          {"final",
-                           {{"mean_weight_flipped", w_flipped},
+    const std::filesystem::path out(common.out_dir);
+    std::filesystem::create_directories(out);
+    // The curves, from the per-epoch records.
+    io::LineSeries acc_rw{"reweighted", {}, {}, {}}, acc_uniform{"uniform weights", {}, {}, {}};
+    io::LineSeries w_fl{"flipped labels", {}, {}, {}}, w_cl{"clean labels", {}, {}, {}};
+    for (const auto& e : epochs) {
+      const double ep = e["epoch"].get<double>();
+      for (auto* series : {&acc_rw, &acc_uniform, &w_fl, &w_cl}) series->x.push_back(ep);
+      acc_rw.y.push_back(e["test_accuracy"].get<double>());
+      acc_uniform.y.push_back(e["baseline_test_accuracy"].get<double>());
+      w_fl.y.push_back(e["mean_weight_flipped"].get<double>());
+      w_cl.y.push_back(e["mean_weight_clean"].get<double>());
+    }
+    const std::string on = formatted("%s, %.0f%% of the labels flipped", source.c_str(), 100 * cfg.noise);
+    io::write_line_chart(out / "test_acc_per_epoch.png", "Test accuracy: " + on, "epoch", "test accuracy",
+                         {acc_rw, acc_uniform});
+    io::write_line_chart(out / "mean_weight_per_epoch.png", "Mean learned weight w = 2 sigmoid(s): " + on, "epoch",
+                         "mean weight", {w_fl, w_cl});
+
+    Results results("02_reweight_noisy_labels", common.quick,
+                    "in the style of Learning to Reweight Examples for Robust Deep Learning (Ren et al., ICML "
+                    "2018); not a reproduction of its tables",
+                    {{"name", data_name.empty() || source != data_name ? "synthetic" : data_name},
+                     {"source", source},
+                     {"n_train", cfg.train},
+                     {"n_val", cfg.clean},
+                     {"n_test", cfg.test}},
+                    {cfg.seed}, "no selection: both methods report the last epoch; the clean set trains the weights");
+    results.doc["headline"] = {"test_acc", "mean_weight_flipped"};
+    results.add_row("erm", {{"weights", "uniform"}}, true, {{"test_acc", {acc_baseline}}});
+    results.add_row("reweight", {{"meta_lr", cfg.meta_lr}, {"look_ahead_steps", 1}}, true,
+                    {{"test_acc", {acc}}, {"mean_weight_flipped", {w_flipped}}, {"mean_weight_clean", {w_clean}}});
+    results.add_figure("test_acc_per_epoch.png");
+    results.add_figure("mean_weight_per_epoch.png");
+    results.doc["quick"] = common.quick;
+    results.doc["config"] = cfg.json();
+    results.doc["threads"] = num_threads();
+    results.doc["epochs"] = epochs;
+    results.doc["final"] = {{"mean_weight_flipped", w_flipped},
                             {"mean_weight_clean", w_clean},
                             {"test_accuracy", acc},
                             {"baseline_test_accuracy", acc_baseline},
-                            {"seconds", progress.elapsed()}}}};
-    write_json_atomic(std::filesystem::path(common.out_dir) / "results.json", results);
+                            {"seconds", progress.elapsed()}};
+    results.write(out, seconds_since(t_start));
   }
   return separated ? 0 : 1;
 }

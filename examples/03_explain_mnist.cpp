@@ -6,7 +6,8 @@
 // interval bounds of the logits grow with ε.
 //   03_explain_mnist [--quick] [--fashion | --synthetic] [--out DIR] [--epochs N] [--seed N]
 // Data: examples/fetch_data.sh fills ${METAGRAD_DATA:-~/.cache/metagrad}. --synthetic needs none.
-// Writes DIR/explainers.png, DIR/heatmaps_<explainer>.png, DIR/acd.png and DIR/results.json.
+// Writes DIR/explainers.png (labelled: rows = test digits, columns = explainers),
+// DIR/heatmaps_<explainer>.png, DIR/acd.png, DIR/ibp_certified.png and DIR/results.json.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -20,6 +21,7 @@
 #include "metagrad/data/dataset.hpp"
 #include "metagrad/data/mnist.hpp"
 #include "metagrad/explain/explain.hpp"
+#include "metagrad/io/plot.hpp"
 #include "metagrad/io/png.hpp"
 #include "metagrad/ops/loss.hpp"
 #include "metagrad/optim/adam.hpp"
@@ -59,18 +61,18 @@ struct Config {
 };
 
 /// conv 5×5 (8) → ReLU → max 2 → conv 5×5 (16) → ReLU → max 2 → 256 → 64 → 10: every layer CD and IBP handle.
-std::shared_ptr<Sequential<float>> make_cnn(Generator& gen) {
-  auto net = std::make_shared<Sequential<float>>();
-  net->emplace_back<Conv2d<float>>(1, 8, Size2d{5}, gen);
-  net->emplace_back<ReLU<float>>();
-  net->emplace_back<MaxPool2d<float>>(Size2d{2});
-  net->emplace_back<Conv2d<float>>(8, 16, Size2d{5}, gen);
-  net->emplace_back<ReLU<float>>();
-  net->emplace_back<MaxPool2d<float>>(Size2d{2});
-  net->emplace_back<Flatten<float>>();
-  net->emplace_back<Linear<float>>(16 * 4 * 4, 64, gen);
-  net->emplace_back<ReLU<float>>();
-  net->emplace_back<Linear<float>>(64, 10, gen);
+std::shared_ptr<nn::Sequential<float>> make_cnn(Generator& gen) {
+  auto net = std::make_shared<nn::Sequential<float>>();
+  net->emplace_back<nn::Conv2d<float>>(1, 8, Size2d{5}, gen);
+  net->emplace_back<nn::ReLU<float>>();
+  net->emplace_back<nn::MaxPool2d<float>>(Size2d{2});
+  net->emplace_back<nn::Conv2d<float>>(8, 16, Size2d{5}, gen);
+  net->emplace_back<nn::ReLU<float>>();
+  net->emplace_back<nn::MaxPool2d<float>>(Size2d{2});
+  net->emplace_back<nn::Flatten<float>>();
+  net->emplace_back<nn::Linear<float>>(16 * 4 * 4, 64, gen);
+  net->emplace_back<nn::ReLU<float>>();
+  net->emplace_back<nn::Linear<float>>(64, 10, gen);
   return net;
 }
 
@@ -86,7 +88,7 @@ md::Dataset<float> synthetic(std::int64_t n, Generator& gen) {
   return d;
 }
 
-double accuracy(Sequential<float>& net, const md::Dataset<float>& d) {
+double accuracy(nn::Sequential<float>& net, const md::Dataset<float>& d) {
   NoGradGuard no_grad;
   std::int64_t correct = 0;
   for (std::int64_t s = 0; s < d.size(); s += 500) {
@@ -126,6 +128,7 @@ io::Image acd_level_image(const Tensor<float>& img, const AcdHierarchy& h, const
 }  // namespace
 
 int main(int argc, char** argv) try {
+  const auto t_start = Clock::now();
   Config cfg;
   CommonOptions common{.out_dir = "out/03_explain_mnist"};
   bool fashion = false, use_synthetic = false;
@@ -144,8 +147,9 @@ int main(int argc, char** argv) try {
 
   // ---- data ----
   md::Dataset<float> train, test;
-  std::string data_name;
+  std::string data_name, data_key = fashion ? "fashion-mnist" : "mnist";
   if (use_synthetic) {
+    data_key = "synthetic";
     data_name = "synthetic squares";
     train = synthetic(quick ? 4000 : 10000, gen);
     test = synthetic(1000, gen);
@@ -200,27 +204,38 @@ int main(int argc, char** argv) try {
     return argmax(net->forward(x), 1);
   }();
   struct Named {
-    std::string name;
+    std::string name, title;
     Tensor<float> map;
   };
   const auto t_explain = Clock::now();
   std::vector<Named> maps{
-      {"gradient", explain(Gradient{}, *net, x, target)},
-      {"gradient_x_input", explain(GradientTimesInput{}, *net, x, target)},
-      {"integrated_gradients", explain(IntegratedGradients{.steps = cfg.ig_steps}, *net, x, target)},
-      {"smoothgrad", explain(SmoothGrad{.samples = cfg.sg_samples, .sigma = cfg.sg_sigma, .seed = cfg.seed}, *net, x,
-                             target)},
-      {"cd_patches", explain(ContextualDecomposition{.tile = cfg.tile}, *net, x, target)},
+      {"gradient", "gradient", explain(Gradient{}, *net, x, target)},
+      {"gradient_x_input", "gradient × input", explain(GradientTimesInput{}, *net, x, target)},
+      {"integrated_gradients", "integrated gradients",
+       explain(IntegratedGradients{.steps = cfg.ig_steps}, *net, x, target)},
+      {"smoothgrad", "SmoothGrad",
+       explain(SmoothGrad{.samples = cfg.sg_samples, .sigma = cfg.sg_sigma, .seed = cfg.seed}, *net, x, target)},
+      {"cd_patches", formatted("CD, %lldx%lld patches", static_cast<long long>(cfg.tile), static_cast<long long>(cfg.tile)),
+       explain(ContextualDecomposition{.tile = cfg.tile}, *net, x, target)},
   };
   std::printf("explained %lld images with %zu explainers in %.1f s\n", static_cast<long long>(cfg.shown), maps.size(),
               seconds_since(t_explain));
 
-  std::vector<io::Image> overview;
+  io::ImageGrid overview{.title = "What each explainer sees, for the predicted class",
+                         .col_labels = {"image"},
+                         .cell_scale = kScale,
+                         .caption = formatted("%s, CNN test accuracy %.1f%%; red: towards the class, blue: against",
+                                              data_name.c_str(), 100 * test_acc)};
+  for (const auto& m : maps) overview.col_labels.push_back(m.title);
   for (std::int64_t n = 0; n < cfg.shown; ++n) {
-    overview.push_back(io::upscale(io::grey_image(plane(x, n), 0.0, 1.0), kScale));
-    for (const auto& m : maps) overview.push_back(io::upscale(io::heatmap_image(plane(m.map, n)), kScale));
+    overview.row_labels.push_back(formatted("test #%lld: %lld, predicted %lld", static_cast<long long>(n),
+                                            static_cast<long long>(test.labels(n)),
+                                            static_cast<long long>(target(n))));
+    overview.cells.push_back(io::grey_image(plane(x, n), 0.0, 1.0));
+    for (const auto& m : maps) overview.cells.push_back(io::heatmap_image(plane(m.map, n)));
   }
-  write_picture(out / "explainers.png", io::image_grid(overview, static_cast<int>(maps.size()) + 1, 4));
+  io::write_image_grid(out / "explainers.png", overview);
+  std::printf("wrote %s\n", (out / "explainers.png").c_str());
   for (const auto& m : maps) {
     std::vector<io::Image> cells;
     for (std::int64_t n = 0; n < cfg.shown; ++n) cells.push_back(io::upscale(io::grey_image(plane(x, n), 0.0, 1.0), kScale));
@@ -299,17 +314,41 @@ int main(int argc, char** argv) try {
   std::printf("ACD: %zu levels for image 0 (class %lld) in %.1f s\n", hier.levels.size(),
               static_cast<long long>(target(0)), seconds_since(t_acd));
 
-  const Json results = {{"example", "03_explain_mnist"},
-                        {"data", data_name},
-                        {"config", cfg.json()},
-                        {"test_accuracy", test_acc},
-                        {"ig_completeness_error",
-                         {{"max_abs", ig_abs}, {"max_relative", ig_rel}, {"steps", cfg.ig_steps}}},
-                        {"cd_sum_error", {{"max_abs", cd_abs}, {"max_abs_logit", logit_scale}}},
-                        {"ibp", ibp},
-                        {"acd_levels", hier.levels.size()},
-                        {"train_seconds", train_seconds}};
-  write_json_atomic(out / "results.json", results);
+  // ---- IBP picture and results.json (the suite's format; the earlier keys stay as extras) ----
+  std::vector<double> cert, gaps;
+  for (const auto& r : ibp) {
+    cert.push_back(r["certified_accuracy"].get<double>());
+    gaps.push_back(r["mean_logit_gap"].get<double>());
+  }
+  io::write_line_chart(out / "ibp_certified.png", "Interval bounds: predictions certified within the box", "ε (L∞)",
+                       "certified share of test images", {{"", cfg.ibp_eps, cert, {}}}, true);
+  std::printf("wrote %s\n", (out / "ibp_certified.png").c_str());
+
+  Results results("03_explain_mnist", quick,
+                  "none (a tour of metagrad's explainers: gradient, gradient x input, integrated gradients, "
+                  "SmoothGrad, contextual decomposition, ACD, interval bounds)",
+                  {{"name", data_key},
+                   {"source", data_name},
+                   {"n_train", train.size()},
+                   {"n_val", 0},
+                   {"n_test", test.size()}},
+                  {cfg.seed},
+                  "no selection: one CNN trained once; the ibp_bounds rows sweep eps (the smallest is marked)");
+  results.doc["headline"] = {"test_acc", "certified_acc"};
+  results.add_row("cnn", {{"epochs", cfg.epochs}, {"lr", cfg.lr}, {"batch", cfg.batch}}, true,
+                  {{"test_acc", {test_acc}}, {"ig_completeness_max_abs", {ig_abs}}, {"cd_sum_max_abs", {cd_abs}}});
+  for (std::size_t i = 0; i < cfg.ibp_eps.size(); ++i)
+    results.add_row("ibp_bounds", {{"eps", cfg.ibp_eps[i]}}, i == 0,
+                    {{"certified_acc", {cert[i]}}, {"mean_logit_gap", {gaps[i]}}});
+  for (const char* f : {"explainers.png", "acd.png", "ibp_certified.png"}) results.add_figure(f);
+  results.doc["config"] = cfg.json();
+  results.doc["test_accuracy"] = test_acc;
+  results.doc["ig_completeness_error"] = {{"max_abs", ig_abs}, {"max_relative", ig_rel}, {"steps", cfg.ig_steps}};
+  results.doc["cd_sum_error"] = {{"max_abs", cd_abs}, {"max_abs_logit", logit_scale}};
+  results.doc["ibp"] = ibp;
+  results.doc["acd_levels"] = hier.levels.size();
+  results.doc["train_seconds"] = train_seconds;
+  results.write(out, seconds_since(t_start));
   return 0;
 } catch (const std::exception& e) {
   std::fprintf(stderr, "03_explain_mnist: %s\n", e.what());

@@ -1,19 +1,24 @@
 // SPDX-License-Identifier: MIT
 // What the numbered examples share, and only that: the flags every one takes (--quick, --out,
 // --seed, --epochs), the per-epoch progress line with its estimate of the time left, and writing
-// results.json atomically. Each example keeps its own Config, data and report, so it still reads
-// top to bottom on its own.
+// results.json atomically in the one shape every reproduction uses (Results; make_report.cpp checks
+// it). Each example keeps its own Config, data and report, so it still reads top to bottom.
 #pragma once
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdarg>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <optional>
 #include <span>
 #include <string>
+#include <thread>
+#include <utility>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -119,5 +124,83 @@ inline void write_json_atomic(const std::filesystem::path& path, const Json& jso
                                     [&](auto&& write) { write(std::as_bytes(std::span(text))); });
   std::printf("wrote %s\n", path.c_str());
 }
+
+/// {mean, std, values} of a metric over seeds; std is the sample standard deviation (n − 1), 0 for
+/// one seed.
+inline Json metric_json(const std::vector<double>& values) {
+  double mean = 0, var = 0;
+  for (double v : values) mean += v;
+  mean /= static_cast<double>(std::max<std::size_t>(values.size(), 1));
+  for (double v : values) var += (v - mean) * (v - mean);
+  const double sd = values.size() > 1 ? std::sqrt(var / static_cast<double>(values.size() - 1)) : 0.0;
+  return {{"mean", mean}, {"std", sd}, {"values", values}};
+}
+
+/// The machine and build in a line, e.g. "2 CPUs, AMD EPYC 9R14 96-Core Processor; GCC 12.2.0,
+/// optimised, AVX-512".
+inline std::string machine_description() {
+  std::string model = "unknown CPU", line;
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  while (std::getline(cpuinfo, line))
+    if (line.starts_with("model name")) {
+      model = line.substr(line.find(':') + 2);
+      break;
+    }
+  std::string build = formatted("%u CPUs, %s; ", std::thread::hardware_concurrency(), model.c_str());
+#if defined(__clang__)
+  build += "Clang " __clang_version__;
+#elif defined(__GNUC__)
+  build += "GCC " __VERSION__;
+#endif
+#ifdef NDEBUG
+  build += ", optimised";
+#else
+  build += ", assertions on";
+#endif
+#ifdef __AVX512F__
+  build += ", AVX-512";
+#endif
+  return build;
+}
+
+/// results.json in the suite's one shape (example, mode, paper, data, seeds, selection, rows of
+/// {method, setting, selected, metrics}, paper_figures, figures, elapsed_s, machine; make_report
+/// reads every example this way and says which field is wrong):
+/// the required fields in their order, then whatever the example adds (doc["config"] = ...).
+struct Results {
+  Json doc;
+
+  Results(const std::string& example, bool quick, const std::string& paper, Json data,
+          const std::vector<std::uint64_t>& seeds, const std::string& selection)
+      : doc({{"example", example},
+             {"mode", quick ? "quick" : "full"},
+             {"paper", paper},
+             {"data", std::move(data)},
+             {"seeds", seeds},
+             {"selection", selection},
+             {"rows", Json::array()},
+             {"paper_figures", Json::object()},
+             {"figures", Json::array()},
+             {"elapsed_s", 0.0},
+             {"machine", machine_description()}}) {}
+
+  /// One row: a method at one setting, its metrics as values over the seeds.
+  void add_row(const std::string& method, Json setting, bool selected,
+               const std::vector<std::pair<std::string, std::vector<double>>>& metrics) {
+    if (setting.is_null()) setting = Json::object();  // {} arrives as null
+    Json m = Json::object();
+    for (const auto& [name, values] : metrics) m[name] = metric_json(values);
+    doc["rows"].push_back(
+        {{"method", method}, {"setting", std::move(setting)}, {"selected", selected}, {"metrics", std::move(m)}});
+  }
+  /// A PNG in the output folder, named relative to it.
+  void add_figure(const std::string& file) { doc["figures"].push_back(file); }
+
+  /// Writes DIR/results.json with the elapsed time filled in.
+  void write(const std::filesystem::path& dir, double elapsed_s) {
+    doc["elapsed_s"] = elapsed_s;
+    write_json_atomic(dir / "results.json", doc);
+  }
+};
 
 }  // namespace metagrad::examples

@@ -22,7 +22,7 @@ source cmake/ensure_packages.sh
 build_root=${METAGRAD_BUILD_ROOT:-$root/build}
 jobs=${METAGRAD_JOBS:-$(nproc)}
 unity=${METAGRAD_TEST_UNITY:-ON}
-packages=(cmake ninja-build g++ ccache libeigen3-dev doctest-dev libbenchmark-dev nlohmann-json3-dev libcli11-dev libstb-dev zlib1g-dev libopenblas-openmp-dev libopenblas-dev pkgconf)
+packages=(cmake ninja-build g++ ccache libeigen3-dev doctest-dev libbenchmark-dev nlohmann-json3-dev libcli11-dev libstb-dev zlib1g-dev libopenblas-openmp-dev libopenblas-dev pkgconf libcairo2-dev fonts-dejavu-core chromium)
 
 # ---- phases: a name, a start time, and one line per finished phase in the summary ----
 script_start=$EPOCHREALTIME

@@ -16,3 +16,6 @@
 #include "metagrad/explain/explain.hpp"
 #include "metagrad/data/data.hpp"
 #include "metagrad/io/io.hpp"
+#ifdef METAGRAD_EXTERN_TEMPLATES  // the ops come compiled from metagrad/instantiate.hpp (metagrad::instantiated)
+#include "metagrad/extern_templates.hpp"
+#endif

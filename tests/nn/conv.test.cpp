@@ -86,3 +86,20 @@ TEST_SUITE("nn.conv") {
     METAGRAD_CHECK_ERROR(conv(zeros<float>(Shape{1, 2, 5, 5})), "conv2d", "[1, 2, 5, 5]", "[4, 3, 3, 3]");
   }
 }
+
+TEST_SUITE("nn.conv") {
+  TEST_CASE("nn.Conv2d: without a Generator it is a float layer drawn from the default generator") {
+    manual_seed(8);
+    nn::Conv2d conv(2, 4, 3, {.padding = 1});
+    nn::ConvTranspose2d up(4, 2, 2, {.stride = 2});
+    static_assert(std::is_same_v<decltype(conv), nn::Conv2d<float>>);
+    static_assert(std::is_same_v<decltype(up), nn::ConvTranspose2d<float>>);
+    Generator gen(8);
+    nn::Conv2d<float> conv_g(2, 4, 3, gen, nn::Conv2dOptions{.padding = 1});
+    nn::ConvTranspose2d<float> up_g(4, 2, 2, gen, nn::ConvTranspose2dOptions{.stride = 2});
+    CHECK(metagrad::testing::same(conv.weight, conv_g.weight));
+    CHECK(metagrad::testing::same(conv.bias, conv_g.bias));
+    CHECK(metagrad::testing::same(up.weight, up_g.weight));
+    CHECK(up(conv(zeros<float>(Shape{1, 2, 5, 5}))).shape() == Shape{1, 2, 10, 10});
+  }
+}

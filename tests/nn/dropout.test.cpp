@@ -54,3 +54,22 @@ TEST_SUITE("nn.dropout") {
     METAGRAD_CHECK_ERROR(nn::Dropout<double>(1.0, gen), "Dropout", "outside [0, 1)");
   }
 }
+
+TEST_SUITE("nn.dropout") {
+  TEST_CASE("nn.Dropout: without a Generator (p = 0.5 by default) its masks follow manual_seed") {
+    nn::Dropout half;
+    static_assert(std::is_same_v<decltype(half), nn::Dropout<float>>);
+    CHECK(half.p() == 0.5);
+    const auto x = ones<double>(Shape{64});
+    manual_seed(3);
+    nn::Dropout<double> a(0.3);
+    manual_seed(3);
+    nn::Dropout<double> b(0.3);
+    Generator gen(3);
+    nn::Dropout<double> c(0.3, gen);
+    const auto ya = a(x);
+    CHECK(metagrad::testing::same(ya, b(x)));
+    CHECK(metagrad::testing::same(ya, c(x)));
+    CHECK_FALSE(metagrad::testing::same(ya, a(x)));  // and the mask stream moves on
+  }
+}

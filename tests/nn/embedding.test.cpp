@@ -50,3 +50,14 @@ TEST_SUITE("nn.embedding") {
     METAGRAD_CHECK_ERROR(emb(from_vector<std::int64_t>({1, 5})), "index_select", "index 5", "[5, 3]");
   }
 }
+
+TEST_SUITE("nn.embedding") {
+  TEST_CASE("nn.Embedding: without a Generator it is a float table drawn from the default generator") {
+    manual_seed(4);
+    nn::Embedding emb(10, 3);
+    static_assert(std::is_same_v<decltype(emb), nn::Embedding<float>>);
+    Generator gen(4);
+    nn::Embedding<float> emb_g(10, 3, gen);
+    CHECK(metagrad::testing::same(emb.weight, emb_g.weight));
+  }
+}

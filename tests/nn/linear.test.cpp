@@ -62,3 +62,27 @@ TEST_SUITE("nn.linear") {
     METAGRAD_CHECK_ERROR(nn::Linear<float>(0, 3, gen), "Linear", "positive");
   }
 }
+
+TEST_SUITE("nn.linear") {
+  TEST_CASE("nn.Linear: nn::Linear fc(784, 256) is a float layer drawn from the default generator") {
+    manual_seed(5);
+    nn::Linear fc(784, 256);
+    static_assert(std::is_same_v<decltype(fc), nn::Linear<float>>);
+    static_assert(std::is_same_v<decltype(fc.weight), Tensor<float>>);
+    CHECK(fc.weight.shape() == Shape{256, 784});
+    CHECK(fc.bias.shape() == Shape{256});
+    // manual_seed(5) puts the default generator where Generator(5) starts.
+    Generator gen(5);
+    nn::Linear<float> explicit_stream(784, 256, gen);
+    CHECK(metagrad::testing::same(fc.weight, explicit_stream.weight));
+    CHECK(metagrad::testing::same(fc.bias, explicit_stream.bias));
+    // The stream goes on: a second layer differs, and reseeding replays the first.
+    nn::Linear next(784, 256);
+    CHECK_FALSE(metagrad::testing::same(next.weight, fc.weight));
+    manual_seed(5);
+    nn::Linear again(784, 256);
+    CHECK(metagrad::testing::same(again.weight, fc.weight));
+    nn::Linear<double> no_bias(3, 2, false);
+    CHECK_FALSE(no_bias.bias.defined());
+  }
+}

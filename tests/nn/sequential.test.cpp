@@ -61,3 +61,20 @@ TEST_SUITE("nn.sequential") {
     metagrad::testing::check_layer_gradients(cnn, rand<double>(Shape{2, 1, 3, 3}, gen, -1, 1));
   }
 }
+
+TEST_SUITE("nn.sequential") {
+  TEST_CASE("nn.MLP: without a Generator it is a float MLP drawn from the default generator") {
+    manual_seed(6);
+    nn::MLP mlp({4, 8, 2});
+    static_assert(std::is_same_v<decltype(mlp), nn::MLP<float>>);
+    Generator gen(6);
+    nn::MLP<float> mlp_g({4, 8, 2}, gen);
+    const auto a = mlp.named_parameters(), b = mlp_g.named_parameters();
+    REQUIRE(a.size() == 4);
+    for (std::size_t i = 0; i < a.size(); ++i) CHECK(metagrad::testing::same(a[i].second, b[i].second));
+    // layers() lists the chain, in order, for the layer-wise explainers.
+    REQUIRE(mlp.layers().size() == 3);
+    CHECK(mlp.layers()[1] == &mlp[1]);
+    CHECK(mlp[0].layers().empty());
+  }
+}

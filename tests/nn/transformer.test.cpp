@@ -164,3 +164,27 @@ TEST_SUITE("nn.transformer") {
     METAGRAD_CHECK_ERROR(patches.forward(tokens), "TransformerEncoder", "forward_embeddings");
   }
 }
+
+TEST_SUITE("nn.transformer") {
+  TEST_CASE("nn.TransformerEncoder: without a Generator it is a float model drawn from the default generator") {
+    manual_seed(12);
+    nn::TransformerEncoder model(tiny());
+    static_assert(std::is_same_v<decltype(model), nn::TransformerEncoder<float>>);
+    Generator gen(12);
+    nn::TransformerEncoder<float> model_g(tiny(), gen);
+    const auto a = model.named_parameters(), b = model_g.named_parameters();
+    REQUIRE(a.size() == b.size());
+    for (std::size_t i = 0; i < a.size(); ++i) {
+      CHECK(a[i].first == b[i].first);
+      CHECK(metagrad::testing::same(a[i].second, b[i].second));
+    }
+    manual_seed(2);
+    nn::MultiheadSelfAttention attn(8, 2);
+    nn::TransformerEncoderLayer layer(8, 2, 16);
+    Generator gen2(2);
+    nn::MultiheadSelfAttention<float> attn_g(8, 2, gen2);
+    nn::TransformerEncoderLayer<float> layer_g(8, 2, 16, gen2);
+    CHECK(metagrad::testing::same(attn.q.weight, attn_g.q.weight));
+    CHECK(metagrad::testing::same(layer.ff2.weight, layer_g.ff2.weight));
+  }
+}

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-#include "metagrad/backend/cpu/parallel.hpp"
+#include "metagrad/backend/threads.hpp"
 #include "metagrad/ops/conv.hpp"
 #include "metagrad/ops/reduction.hpp"
 #include "op_table.hpp"

@@ -83,17 +83,22 @@ endforeach()
 list(LENGTH installed n)
 message(STATUS "installed to ${stage}, moved to ${moved}; ${n} CMake and pkg-config files, no absolute paths")
 
-# ---- CMake consumers, with and without the OpenBLAS component ----
+# ---- CMake consumers, with and without the OpenBLAS component; the one without also builds
+# its own instantiation library from the installed sources (metagrad_add_instantiated) ----
 set(launcher "")
 if(LAUNCHER)
   set(launcher -DCMAKE_CXX_COMPILER_LAUNCHER=${LAUNCHER})
 endif()
 foreach(openblas ON OFF)
   set(dir ${WORK_DIR}/cmake-openblas-${openblas})
+  set(instantiated ON)
+  if(openblas)
+    set(instantiated OFF)
+  endif()
   run("configuring tests/cmake_import with USE_OPENBLAS=${openblas}"
       ${CMAKE_COMMAND} -S ${consumer_src} -B ${dir} -G ${GENERATOR} -DCMAKE_BUILD_TYPE=Release
       -DCMAKE_CXX_COMPILER=${CXX_COMPILER} ${launcher} -DCMAKE_PREFIX_PATH=${moved} -DUSE_OPENBLAS=${openblas}
-      -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF)
+      -DUSE_INSTANTIATED=${instantiated} -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF)
   # It must have found the moved copy, not some other metagrad on this machine.
   file(STRINGS ${dir}/CMakeCache.txt found REGEX "^metagrad_DIR:")
   if(NOT found STREQUAL "metagrad_DIR:PATH=${moved}/share/cmake/metagrad")

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// Generator: a seeded 64-bit Mersenne Twister. Every random op takes one explicitly or uses the
-// thread's default generator (seeded with manual_seed), so a seed gives bit-identical results.
+// Generator: a seeded 64-bit Mersenne Twister. Every random op and layer takes one explicitly or
+// uses the thread's default generator (seeded with manual_seed), so a seed gives bit-identical results.
 #pragma once
 #include <cstdint>
 #include <cmath>
@@ -49,10 +49,19 @@ class Generator {
   bool has_spare_ = false;
 };
 
+/// The generator every random function and layer constructor uses when given none. Unlike
+/// PyTorch's single process-wide CPU generator (which takes a lock on every draw), there is one
+/// per thread: draws need no lock and a thread's stream is never perturbed by draws on another
+/// thread, so a seeded run stays bit-identical whatever else runs. The cost of the choice: each new
+/// thread starts from the fixed seed 0x5eed, and manual_seed seeds only the calling thread's
+/// generator. Library kernels never draw (OpenMP workers do not touch it), so for the usual
+/// single-threaded script manual_seed(n) acts exactly like torch.manual_seed(n); code that builds
+/// models or draws on several threads should seed each thread, or pass each its own Generator.
 inline Generator& default_generator() {
   thread_local Generator gen(0x5eed);
   return gen;
 }
-inline void manual_seed(std::uint64_t seed) { default_generator() = Generator(seed); }
+/// Reseeds the calling thread's default generator (torch.manual_seed).
+inline void manual_seed(std::uint64_t seed) { default_generator().seed(seed); }
 
 }  // namespace metagrad

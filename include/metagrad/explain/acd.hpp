@@ -42,8 +42,8 @@ struct AcdHierarchy {
 namespace detail {
 
 /// CD scores (rel of logit `target`) of one image x [1, C, H, W] for masks given as tile sets.
-template <Floating T>
-std::vector<double> region_scores(nn::Layer<T>& model, const Tensor<T>& x, std::int64_t target,
+template <Floating T, class M>
+std::vector<double> region_scores(M& model, const Tensor<T>& x, std::int64_t target,
                                   const std::vector<std::vector<std::int64_t>>& regions, std::int64_t tile,
                                   std::int64_t cols, std::int64_t max_batch) {
   NoGradGuard no_grad;
@@ -69,8 +69,10 @@ std::vector<double> region_scores(nn::Layer<T>& model, const Tensor<T>& x, std::
 }  // namespace detail
 
 /// The ACD hierarchy of one image x [1, C, H, W] for class `target`.
-template <Floating T>
-AcdHierarchy agglomerate(nn::Layer<T>& model, const Tensor<T>& x, std::int64_t target, const AcdOptions& o = {}) {
+/// model: an nn::Layer<T> or any module that declares its chain with layers() (explain/layers.hpp).
+template <Floating T, class M>
+  requires LayerwiseModel<M, T>
+AcdHierarchy agglomerate(M& model, const Tensor<T>& x, std::int64_t target, const AcdOptions& o = {}) {
   const char* op = "agglomerate";
   check(x.dim() == 4 && x.size(0) == 1, op, "needs one image [1, C, H, W], got ", x.shape());
   check(o.tile >= 1 && o.seed_fraction > 0 && o.max_levels >= 1 && o.max_batch >= 1, op,

@@ -1,13 +1,16 @@
 // SPDX-License-Identifier: MIT
 // Contextual decomposition (Murdoch et al. 2018; Singh et al. 2019 for CNNs): run the input as two
-// parts, rel = M ⊙ x (the features of interest) and irrel = (1 − M) ⊙ x, through a Sequential,
+// parts, rel = M ⊙ x (the features of interest) and irrel = (1 − M) ⊙ x, through a model,
 // layer by layer, so that rel + irrel equals the layer's output at every depth. The bias of an
 // affine layer is split between the parts in proportion to |W·rel| and |W·irrel| (never dropped,
 // which keeps the sum exact); nonlinearities give rel the part it explains alone. Every rule is
 // made of ops, so CDEP can train through the decomposition.
 //
 // Supported: Linear, Conv2d, ReLU, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, BatchNorm (eval),
-// Dropout, Tanh, Sigmoid, Flatten, nested Sequential. Anything else is an error naming the layer.
+// Dropout, Tanh, Sigmoid, Flatten, and any module built from these that declares its chain with
+// layers() (Sequential, MLP, a module of one's own); a layer type of one's own adds its rule
+// through ExplainRules<T>::cd_rule. Anything else is an error naming the layer. The protocol is
+// in explain/layers.hpp.
 #pragma once
 #include <algorithm>
 #include <cstdint>
@@ -29,13 +32,6 @@
 #include "metagrad/ops/unary.hpp"
 
 namespace metagrad {
-
-/// The two parts CD carries: what the masked features explain, and the rest.
-template <Floating T>
-struct Decomposition {
-  Tensor<T> rel, irrel;
-  Tensor<T> total() const { return add(rel, irrel); }
-};
 
 namespace detail {
 
@@ -81,6 +77,7 @@ Decomposition<T> cd_affine(L& layer, const Decomposition<T>& in, bool channels_f
 /// One layer's CD rule.
 template <Floating T>
 Decomposition<T> cd_layer(nn::Layer<T>& layer, const Decomposition<T>& in) {
+  if (auto* rules = dynamic_cast<ExplainRules<T>*>(&layer)) return rules->cd_rule(in);
   if (auto* l = dynamic_cast<nn::Linear<T>*>(&layer)) return detail::cd_affine(*l, in, false);
   if (auto* l = dynamic_cast<nn::Conv2d<T>*>(&layer)) return detail::cd_affine(*l, in, true);
   if (dynamic_cast<nn::ReLU<T>*>(&layer)) {
@@ -113,26 +110,30 @@ Decomposition<T> cd_layer(nn::Layer<T>& layer, const Decomposition<T>& in) {
   if (dynamic_cast<nn::Tanh<T>*>(&layer)) return detail::split_monotone(in, [](const Tensor<T>& t) { return tanh(t); });
   if (dynamic_cast<nn::Sigmoid<T>*>(&layer))
     return detail::split_monotone(in, [](const Tensor<T>& t) { return sigmoid(t); });
-  if (auto* seq = dynamic_cast<nn::Sequential<T>*>(&layer)) {
+  if (const auto children = layer.layers(); !children.empty()) {
     Decomposition<T> h = in;
-    for (const auto& child : *seq) h = cd_layer(*child, h);
+    for (nn::Layer<T>* child : children) h = cd_layer(*child, h);
     return h;
   }
   throw Error("contextual_decomposition: layer " + detail::type_name(typeid(layer)) +
               " is not supported (supported: Linear, Conv2d, ReLU, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, "
-              "BatchNorm in eval, Dropout, Tanh, Sigmoid, Flatten, Sequential)");
+              "BatchNorm in eval, Dropout, Tanh, Sigmoid, Flatten, and modules that list such layers with "
+              "layers(), like Sequential; a layer of another type can give its own rule by deriving from "
+              "metagrad::ExplainRules<T> and overriding cd_rule)");
 }
 
 /// CD of `model` at x for the features where mask (broadcastable to x) is 1: rel + irrel = model(x).
-/// With `trace`, the decomposition after every layer is appended to it.
-template <Floating T>
-Decomposition<T> contextual_decomposition(nn::Layer<T>& model, const Tensor<T>& x, const Tensor<T>& mask,
+/// With `trace`, the decomposition after every layer is appended to it. model: an nn::Layer<T> or
+/// any module that declares its chain of layers with layers() (explain/layers.hpp).
+template <Floating T, class M>
+  requires LayerwiseModel<M, T>
+Decomposition<T> contextual_decomposition(M& model, const Tensor<T>& x, const Tensor<T>& mask,
                                           std::vector<Decomposition<T>>* trace = nullptr) {
   check(broadcast_shapes(x.shape(), mask.shape(), "contextual_decomposition") == x.shape(), "contextual_decomposition",
         "mask ", mask.shape(), " does not broadcast to the input ", x.shape());
   const auto m = mask.detach();
   Decomposition<T> h{mul(x, m), mul(x, sub(T(1), m))};
-  for (nn::Layer<T>* layer : detail::flatten_layers(model)) {
+  for (nn::Layer<T>* layer : detail::flatten_layers<T>(model)) {
     h = cd_layer(*layer, h);
     if (trace) trace->push_back(h);
   }
@@ -146,8 +147,9 @@ struct ContextualDecomposition {
   std::int64_t tile = 4;
   std::int64_t max_batch = 512;
 
-  template <Floating T>
-  Tensor<T> operator()(nn::Layer<T>& model, const Tensor<T>& x, const IndexTensor& target = {},
+  template <Floating T, class M>
+    requires LayerwiseModel<M, T>
+  Tensor<T> operator()(M& model, const Tensor<T>& x, const IndexTensor& target = {},
                        const ExplainOptions& options = {}) const {
     const char* op = "ContextualDecomposition";
     check(x.dim() == 4, op, "needs images [N, C, H, W], got ", x.shape());

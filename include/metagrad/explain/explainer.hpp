@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: MIT
 // The explainer interface. An explainer maps (model, x, target) to an attribution of x's shape:
 // one score per input feature for the logit of class target[n] of example n. A model is any
-// callable Tensor -> Tensor (an nn Layer, a lambda) or a pointer to one. With create_graph the
-// attribution stays attached to the model's parameters, so a loss on it (RRR, CDEP, IBP-Ex)
-// trains through the explainer: that is the second-order use this library is built for.
+// callable Tensor -> Tensor (an nn Layer, a lambda), any module with a forward(x) -> Tensor (a
+// user's nn::Module subclass need not be a Layer or define operator()), or a pointer to either.
+// With create_graph the attribution stays attached to the model's parameters, so a loss on it
+// (RRR, CDEP, IBP-Ex) trains through the explainer: that is the second-order use this library is
+// built for.
 #pragma once
 #include <concepts>
 #include <cstdint>
@@ -25,10 +27,15 @@ struct ExplainOptions {
   bool create_graph = false;
 };
 
-/// A callable Tensor<T> -> Tensor<T>, or a (smart) pointer to one.
+/// A model called directly: a callable Tensor<T> -> Tensor<T>, or a module with forward(x).
 template <class M, class T>
-concept Model = std::invocable<M&, const Tensor<T>&> || requires(M& m, const Tensor<T>& x) {
-  { (*m)(x) } -> std::convertible_to<Tensor<T>>;
+concept DirectModel = std::invocable<M&, const Tensor<T>&> || requires(M& m, const Tensor<T>& x) {
+  { m.forward(x) } -> std::convertible_to<Tensor<T>>;
+};
+/// A DirectModel, or a (smart) pointer to one.
+template <class M, class T>
+concept Model = DirectModel<M, T> || requires(M& m) {
+  requires DirectModel<std::remove_reference_t<decltype(*m)>, T>;
 };
 
 namespace detail {
@@ -36,7 +43,8 @@ namespace detail {
 template <Floating T, class M>
 Tensor<T> run_model(M& model, const Tensor<T>& x) {
   if constexpr (std::invocable<M&, const Tensor<T>&>) return model(x);
-  else return (*model)(x);
+  else if constexpr (requires { model.forward(x); }) return model.forward(x);
+  else return run_model<T>(*model, x);
 }
 
 /// The model's predicted class per example, when the caller gives no target.

@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: MIT
 // Interval bound propagation (Gowal et al. 2018), as IBP-Ex uses it (Heo et al. 2023): a box
-// [lower, upper] around the input is pushed through a Sequential so that every output the network
-// can produce for an input in the box lies inside the output box. Affine layers map the box's
+// [lower, upper] around the input is pushed through a model, layer by layer, so that every output
+// the network can produce for an input in the box lies inside the output box. Affine layers map the box's
 // centre c and radius r to W·c + b and |W|·r; monotone layers (ReLU, tanh, sigmoid, pooling,
 // flatten) map each bound. The bounds are made of ops, so a worst-case loss trains through them.
 //
 // Supported: Linear, Conv2d, ReLU, Tanh, Sigmoid, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d,
-// BatchNorm (eval), Dropout (eval), Flatten, nested Sequential.
+// BatchNorm (eval), Dropout (eval), Flatten, and any module built from these that declares its
+// chain with layers() (Sequential, MLP, a module of one's own); a layer type of one's own adds its
+// rule through ExplainRules<T>::ibp_rule. The protocol is in explain/layers.hpp.
 #pragma once
 #include <type_traits>
 #include <typeinfo>
@@ -26,15 +28,6 @@
 
 namespace metagrad {
 
-template <Floating T>
-struct Bounds {
-  Tensor<T> lower, upper;
-  Tensor<T> center() const { return mul(add(lower, upper), T(0.5)); }
-  Tensor<T> radius() const { return mul(sub(upper, lower), T(0.5)); }
-  /// upper − lower: how loose the bounds are.
-  Tensor<T> width() const { return sub(upper, lower); }
-};
-
 /// One layer's IBP rule.
 template <Floating T>
 Bounds<T> ibp_layer(nn::Layer<T>& layer, const Bounds<T>& in) {
@@ -43,6 +36,7 @@ Bounds<T> ibp_layer(nn::Layer<T>& layer, const Bounds<T>& in) {
     const auto r = detail::apply_affine(l, in.radius(), true);
     return Bounds<T>{sub(c, r), add(c, r)};
   };
+  if (auto* rules = dynamic_cast<ExplainRules<T>*>(&layer)) return rules->ibp_rule(in);
   if (auto* l = dynamic_cast<nn::Linear<T>*>(&layer)) return affine(*l);
   if (auto* l = dynamic_cast<nn::Conv2d<T>*>(&layer)) return affine(*l);
   if (auto* l = dynamic_cast<nn::BatchNorm<T>*>(&layer)) {
@@ -61,30 +55,35 @@ Bounds<T> ibp_layer(nn::Layer<T>& layer, const Bounds<T>& in) {
       dynamic_cast<nn::MaxPool2d<T>*>(&layer) || dynamic_cast<nn::AvgPool2d<T>*>(&layer) ||
       dynamic_cast<nn::AdaptiveAvgPool2d<T>*>(&layer) || dynamic_cast<nn::Flatten<T>*>(&layer))
     return {layer.forward(in.lower), layer.forward(in.upper)};
-  if (auto* seq = dynamic_cast<nn::Sequential<T>*>(&layer)) {
+  if (const auto children = layer.layers(); !children.empty()) {
     Bounds<T> b = in;
-    for (const auto& child : *seq) b = ibp_layer(*child, b);
+    for (nn::Layer<T>* child : children) b = ibp_layer(*child, b);
     return b;
   }
   throw Error("interval_bounds: layer " + detail::type_name(typeid(layer)) +
               " is not supported (supported: Linear, Conv2d, ReLU, Tanh, Sigmoid, MaxPool2d, AvgPool2d, "
-              "AdaptiveAvgPool2d, BatchNorm and Dropout in eval, Flatten, Sequential)");
+              "AdaptiveAvgPool2d, BatchNorm and Dropout in eval, Flatten, and modules that list such layers "
+              "with layers(), like Sequential; a layer of another type can give its own rule by deriving from "
+              "metagrad::ExplainRules<T> and overriding ibp_rule)");
 }
 
-/// Output bounds of `model` over the input box [lower, upper].
-template <Floating T>
-Bounds<T> interval_bounds(nn::Layer<T>& model, const Tensor<T>& lower, const Tensor<T>& upper) {
+/// Output bounds of `model` over the input box [lower, upper]. model: an nn::Layer<T> or any
+/// module that declares its chain of layers with layers() (explain/layers.hpp).
+template <Floating T, class M>
+  requires LayerwiseModel<M, T>
+Bounds<T> interval_bounds(M& model, const Tensor<T>& lower, const Tensor<T>& upper) {
   check(lower.shape() == upper.shape(), "interval_bounds", "lower ", lower.shape(), " and upper ", upper.shape(),
         " differ in shape");
   Bounds<T> b{lower, upper};
-  for (nn::Layer<T>* layer : detail::flatten_layers(model)) b = ibp_layer(*layer, b);
+  for (nn::Layer<T>* layer : detail::flatten_layers<T>(model)) b = ibp_layer(*layer, b);
   return b;
 }
 
 /// Output bounds over the box [x − ε·mask, x + ε·mask]: only the features the mask marks (the
 /// ones a human called irrelevant, in IBP-Ex) may move. mask broadcasts to x.
-template <Floating T>
-Bounds<T> interval_bounds(nn::Layer<T>& model, const Tensor<T>& x, std::type_identity_t<T> eps, const Tensor<T>& mask) {
+template <Floating T, class M>
+  requires LayerwiseModel<M, T>
+Bounds<T> interval_bounds(M& model, const Tensor<T>& x, std::type_identity_t<T> eps, const Tensor<T>& mask) {
   check(eps >= 0, "interval_bounds", "eps must be >= 0, got ", eps);
   check(broadcast_shapes(x.shape(), mask.shape(), "interval_bounds") == x.shape(), "interval_bounds", "mask ",
         mask.shape(), " does not broadcast to the input ", x.shape());

@@ -4,7 +4,9 @@
 // so every loss rejects a bad batch with the same message naming the loss and the shapes.
 #pragma once
 #include <cstdint>
+#include <vector>
 
+#include "metagrad/core/creation.hpp"
 #include "metagrad/core/error.hpp"
 #include "metagrad/core/tensor.hpp"
 #include "metagrad/explain/explainer.hpp"
@@ -43,17 +45,31 @@ void check_masked_batch(const Batch<T>& b, const char* op) {
   check(b.mask.shape() == b.x.shape(), op, "mask ", b.mask.shape(), " must have the input's shape ", b.x.shape());
 }
 
-/// The model's logits, checked to be [N, C] with every label in [0, C).
-template <Floating T, class M>
-Tensor<T> logits_of(M& model, const Tensor<T>& x, const IndexTensor& y, const char* op) {
-  auto z = run_model<T>(model, x);
-  check(z.dim() == 2 && z.size(0) == x.size(0), op, "the model must return logits [", x.size(0),
-        ", classes] for inputs ", x.shape(), ", got ", z.shape());
+/// Logits [N, C] for the batch's N examples, with every label in [0, C).
+template <Floating T>
+void check_labels(const Tensor<T>& z, const IndexTensor& y, const char* op) {
+  check(z.dim() == 2 && z.size(0) == y.size(0), op, "the model must return logits [", y.size(0), ", classes], got ",
+        z.shape());
   const std::int64_t classes = z.size(1);
   const std::int64_t* label = y.data();
   for (std::int64_t i = 0; i < y.numel(); ++i)
     check(label[i] >= 0 && label[i] < classes, op, "label ", label[i], " of example ", i, " is out of range [0, ",
           classes, ") for logits ", z.shape());
+}
+
+/// y[rows] (labels are never differentiated, so a plain copy).
+inline IndexTensor select_labels(const IndexTensor& y, const IndexTensor& rows) {
+  std::vector<std::int64_t> out;
+  out.reserve(static_cast<std::size_t>(rows.numel()));
+  for (std::int64_t i = 0; i < rows.numel(); ++i) out.push_back(y.data()[rows.data()[i]]);
+  return from_vector<std::int64_t>(out, Shape{rows.numel()});
+}
+
+/// The model's logits at x, checked against the labels.
+template <Floating T, class M>
+Tensor<T> logits_of(M& model, const Tensor<T>& x, const IndexTensor& y, const char* op) {
+  auto z = run_model<T>(model, x);
+  check_labels(z, y, op);
   return z;
 }
 

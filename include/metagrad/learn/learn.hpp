@@ -10,3 +10,6 @@
 #include "metagrad/learn/input_gradient.hpp"
 #include "metagrad/learn/pgd_ex.hpp"
 #include "metagrad/learn/rrr.hpp"
+#include "metagrad/learn/metrics.hpp"
+#include "metagrad/learn/results.hpp"
+#include "metagrad/learn/trainer.hpp"

@@ -9,26 +9,26 @@
 
 namespace metagrad::nn {
 
-template <Floating T>
+template <Floating T = float>
 class ReLU final : public Layer<T> {
  public:
   Tensor<T> forward(const Tensor<T>& x) override { return relu(x); }
 };
 
-template <Floating T>
+template <Floating T = float>
 class Tanh final : public Layer<T> {
  public:
   Tensor<T> forward(const Tensor<T>& x) override { return tanh(x); }
 };
 
-template <Floating T>
+template <Floating T = float>
 class Sigmoid final : public Layer<T> {
  public:
   Tensor<T> forward(const Tensor<T>& x) override { return sigmoid(x); }
 };
 
 /// Exact (erf) GELU by default, as PyTorch's; GeluApproximate::tanh for the tanh form.
-template <Floating T>
+template <Floating T = float>
 class GELU final : public Layer<T> {
  public:
   explicit GELU(GeluApproximate approximate = GeluApproximate::none) : approximate_(approximate) {}
@@ -38,7 +38,7 @@ class GELU final : public Layer<T> {
   GeluApproximate approximate_;
 };
 
-template <Floating T>
+template <Floating T = float>
 class LeakyReLU final : public Layer<T> {
  public:
   explicit LeakyReLU(T negative_slope = T(0.01)) : slope_(negative_slope) {}
@@ -49,7 +49,7 @@ class LeakyReLU final : public Layer<T> {
 };
 
 /// log(1 + exp(beta x)) / beta, linear where beta x > threshold.
-template <Floating T>
+template <Floating T = float>
 class Softplus final : public Layer<T> {
  public:
   explicit Softplus(T beta = T(1), T threshold = T(20)) : beta_(beta), threshold_(threshold) {}

@@ -2,7 +2,9 @@
 // Conv2d and ConvTranspose2d layers (NCHW, no groups) over the conv2d / conv_transpose2d ops,
 // initialised like PyTorch's defaults: Kaiming-uniform with a = √5 and a bias uniform in
 // ±1/√fan_in, where fan_in is computed from the weight's own layout ([out, in, kh, kw] for Conv2d,
-// [in, out, kh, kw] for ConvTranspose2d, exactly as PyTorch does).
+// [in, out, kh, kw] for ConvTranspose2d, exactly as PyTorch does). Without a Generator the
+// parameters come from default_generator() (seeded by manual_seed); the element type defaults to
+// float, so `nn::Conv2d conv(1, 16, 3)` is a Conv2d<float>.
 #pragma once
 #include <cmath>
 #include <cstdint>
@@ -48,7 +50,7 @@ inline void check_conv_sizes(std::int64_t in, std::int64_t out, Size2d kernel, c
 
 namespace metagrad::nn {
 
-template <Floating T>
+template <Floating T = float>
 class Conv2d final : public Layer<T> {
  public:
   Conv2d(std::int64_t in_channels, std::int64_t out_channels, Size2d kernel, Generator& gen, Conv2dOptions options = {})
@@ -61,6 +63,9 @@ class Conv2d final : public Layer<T> {
     if (options.bias) this->register_parameter("bias", bias);
   }
 
+  Conv2d(std::int64_t in_channels, std::int64_t out_channels, Size2d kernel, Conv2dOptions options = {})
+      : Conv2d(in_channels, out_channels, kernel, default_generator(), options) {}
+
   Tensor<T> forward(const Tensor<T>& x) override {
     return conv2d(x, weight, bias, options_.stride, options_.padding, options_.dilation);
   }
@@ -72,7 +77,7 @@ class Conv2d final : public Layer<T> {
   Conv2dOptions options_;
 };
 
-template <Floating T>
+template <Floating T = float>
 class ConvTranspose2d final : public Layer<T> {
  public:
   ConvTranspose2d(std::int64_t in_channels, std::int64_t out_channels, Size2d kernel, Generator& gen,
@@ -85,6 +90,10 @@ class ConvTranspose2d final : public Layer<T> {
     this->register_parameter("weight", weight);
     if (options.bias) this->register_parameter("bias", bias);
   }
+
+  ConvTranspose2d(std::int64_t in_channels, std::int64_t out_channels, Size2d kernel,
+                  ConvTranspose2dOptions options = {})
+      : ConvTranspose2d(in_channels, out_channels, kernel, default_generator(), options) {}
 
   Tensor<T> forward(const Tensor<T>& x) override {
     return conv_transpose2d(x, weight, bias, options_.stride, options_.padding, options_.output_padding,

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // Embedding: a table [num_embeddings, dim] read at integer ids, initialised N(0, 1) as in PyTorch.
 // It takes an IndexTensor, not a Tensor<T>, so it is a Module but not a Layer; the gradient is
-// the table rows' scatter-add (index_select's backward), differentiable again.
+// the table rows' scatter-add (index_select's backward), differentiable again. Without a
+// Generator the table is drawn from default_generator().
 #pragma once
 #include <cstdint>
 
@@ -11,7 +12,7 @@
 
 namespace metagrad::nn {
 
-template <Floating T>
+template <Floating T = float>
 class Embedding final : public Module<T> {
  public:
   Embedding(std::int64_t num_embeddings, std::int64_t embedding_dim, Generator& gen) {
@@ -21,6 +22,9 @@ class Embedding final : public Module<T> {
     init::normal_(weight, gen);
     this->register_parameter("weight", weight);
   }
+
+  Embedding(std::int64_t num_embeddings, std::int64_t embedding_dim)
+      : Embedding(num_embeddings, embedding_dim, default_generator()) {}
 
   /// ids of any shape S give embeddings of shape S + [dim].
   Tensor<T> forward(const IndexTensor& ids) {

@@ -9,7 +9,7 @@
 
 namespace metagrad::nn {
 
-template <Floating T>
+template <Floating T = float>
 class Flatten final : public Layer<T> {
  public:
   explicit Flatten(std::int64_t start_dim = 1, std::int64_t end_dim = -1) : start_(start_dim), end_(end_dim) {}

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 // Linear: y = x Wᵀ + b over the last dim, W [out, in], initialised like PyTorch's default
-// (Kaiming-uniform with a = √5, so W and b are uniform in ±1/√in).
+// (Kaiming-uniform with a = √5, so W and b are uniform in ±1/√in). Without a Generator the
+// parameters come from default_generator() (seeded by manual_seed), as torch.nn.Linear does;
+// `nn::Linear fc(784, 256)` is a Linear<float>.
 #pragma once
 #include <cmath>
 #include <cstdint>
@@ -11,7 +13,7 @@
 
 namespace metagrad::nn {
 
-template <Floating T>
+template <Floating T = float>
 class Linear final : public Layer<T> {
  public:
   Linear(std::int64_t in_features, std::int64_t out_features, Generator& gen, bool with_bias = true) {
@@ -27,6 +29,9 @@ class Linear final : public Layer<T> {
       this->register_parameter("bias", bias);
     }
   }
+
+  explicit Linear(std::int64_t in_features, std::int64_t out_features, bool with_bias = true)
+      : Linear(in_features, out_features, default_generator(), with_bias) {}
 
   Tensor<T> forward(const Tensor<T>& x) override { return linear(x, weight, bias); }
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // MLP: Linear layers of the given sizes with an activation between them (none after the last), as
 // a Sequential, so parameters are named "0.weight", "2.weight", ... and layers can be walked.
+// Without a Generator the weights come from default_generator().
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -11,7 +12,7 @@
 
 namespace metagrad::nn {
 
-template <Floating T>
+template <Floating T = float>
 class MLP final : public Sequential<T> {
  public:
   /// sizes = {in, hidden..., out}; at least two entries.
@@ -22,6 +23,8 @@ class MLP final : public Sequential<T> {
       this->template emplace_back<Linear<T>>(sizes[i], sizes[i + 1], gen);
     }
   }
+  explicit MLP(const std::vector<std::int64_t>& sizes, Activation activation = Activation::relu)
+      : MLP(sizes, default_generator(), activation) {}
 };
 
 }  // namespace metagrad::nn

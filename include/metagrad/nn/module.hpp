@@ -19,7 +19,7 @@
 
 namespace metagrad::nn {
 
-template <Floating T>
+template <Floating T = float>
 class Module {
  public:
   /// A registered tensor member: its dotted name and the member itself.
@@ -191,11 +191,16 @@ class Module {
 };
 
 /// A module with one tensor in and one tensor out: what Sequential chains.
-template <Floating T>
+template <Floating T = float>
 class Layer : public Module<T> {
  public:
   virtual Tensor<T> forward(const Tensor<T>& x) = 0;
   Tensor<T> operator()(const Tensor<T>& x) { return forward(x); }
+
+  /// The layers forward applies one after the other, when it is such a chain (Sequential's, or
+  /// those a user's layer lists by overriding this); empty for a layer that is one step. Layer-wise
+  /// explainers (interval_bounds, contextual_decomposition) walk a model through this.
+  virtual std::vector<Layer*> layers() { return {}; }
 };
 
 }  // namespace metagrad::nn

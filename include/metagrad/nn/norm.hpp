@@ -19,7 +19,7 @@ namespace metagrad::nn {
 
 /// Normalises over the trailing dims `normalized_shape` to zero mean and unit (biased) variance,
 /// then scales and shifts element-wise (weight 1, bias 0 at the start) when affine.
-template <Floating T>
+template <Floating T = float>
 class LayerNorm final : public Layer<T> {
  public:
   explicit LayerNorm(Shape normalized_shape, double eps = 1e-5, bool elementwise_affine = true)
@@ -59,7 +59,7 @@ class LayerNorm final : public Layer<T> {
 /// Batch normalisation over every dim but the channel dim 1: [N, C] or [N, C, L] (BatchNorm1d),
 /// [N, C, H, W] (BatchNorm2d). The running variance is updated with the unbiased batch variance,
 /// running = (1 - momentum) running + momentum batch, as in PyTorch.
-template <Floating T>
+template <Floating T = float>
 class BatchNorm : public Layer<T> {
  public:
   BatchNorm(std::int64_t channels, double eps = 1e-5, double momentum = 0.1, bool affine = true,
@@ -136,10 +136,14 @@ class BatchNorm : public Layer<T> {
   double eps_, momentum_;
 };
 
-template <Floating T>
+template <Floating T = float>
 class BatchNorm1d final : public BatchNorm<T> {
  public:
-  using BatchNorm<T>::BatchNorm;
+  // Spelled out rather than inherited: C++20 deduces class template arguments only from a class's
+  // own constructors, and `nn::BatchNorm1d bn(16);` should be a BatchNorm1d<float>.
+  BatchNorm1d(std::int64_t channels, double eps = 1e-5, double momentum = 0.1, bool affine = true,
+              bool track_running_stats = true)
+      : BatchNorm<T>(channels, eps, momentum, affine, track_running_stats) {}
 
  protected:
   void check_input(const Tensor<T>& x) const override {
@@ -147,10 +151,14 @@ class BatchNorm1d final : public BatchNorm<T> {
   }
 };
 
-template <Floating T>
+template <Floating T = float>
 class BatchNorm2d final : public BatchNorm<T> {
  public:
-  using BatchNorm<T>::BatchNorm;
+  // Spelled out rather than inherited: C++20 deduces class template arguments only from a class's
+  // own constructors, and `nn::BatchNorm2d bn(16);` should be a BatchNorm2d<float>.
+  BatchNorm2d(std::int64_t channels, double eps = 1e-5, double momentum = 0.1, bool affine = true,
+              bool track_running_stats = true)
+      : BatchNorm<T>(channels, eps, momentum, affine, track_running_stats) {}
 
  protected:
   void check_input(const Tensor<T>& x) const override {

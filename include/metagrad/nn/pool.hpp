@@ -9,7 +9,7 @@
 
 namespace metagrad::nn {
 
-template <Floating T>
+template <Floating T = float>
 class MaxPool2d final : public Layer<T> {
  public:
   explicit MaxPool2d(Size2d kernel, std::optional<Size2d> stride = std::nullopt, Size2d padding = 0)
@@ -26,7 +26,7 @@ class MaxPool2d final : public Layer<T> {
   Size2d padding_;
 };
 
-template <Floating T>
+template <Floating T = float>
 class AvgPool2d final : public Layer<T> {
  public:
   explicit AvgPool2d(Size2d kernel, std::optional<Size2d> stride = std::nullopt, Size2d padding = 0,
@@ -43,7 +43,7 @@ class AvgPool2d final : public Layer<T> {
   bool count_include_pad_;
 };
 
-template <Floating T>
+template <Floating T = float>
 class AdaptiveAvgPool2d final : public Layer<T> {
  public:
   explicit AdaptiveAvgPool2d(Size2d output_size) : output_size_(output_size) {}

@@ -14,7 +14,7 @@
 
 namespace metagrad::nn {
 
-template <Floating T>
+template <Floating T = float>
 class Sequential : public Layer<T> {
  public:
   Sequential() = default;
@@ -43,6 +43,13 @@ class Sequential : public Layer<T> {
     Tensor<T> h = x;
     for (const auto& layer : layers_) h = layer->forward(h);
     return h;
+  }
+
+  std::vector<Layer<T>*> layers() override {
+    std::vector<Layer<T>*> out;
+    out.reserve(layers_.size());
+    for (const auto& layer : layers_) out.push_back(layer.get());
+    return out;
   }
 
   std::size_t size() const { return layers_.size(); }

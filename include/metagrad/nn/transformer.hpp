@@ -4,14 +4,17 @@
 // in BERT, or pre-LN), a masked mean (or first-token) pool and a linear head. Every layer's
 // attention logits are returned as graph nodes, because SMaT's explainers read them and its
 // meta-gradient flows through them. forward_embeddings() starts from the input embeddings, which
-// gradient explainers differentiate with respect to (and a patch embedding can feed, for a ViT).
+// gradient explainers differentiate with respect to (and a patch embedding can feed, for a ViT);
+// embedding_gradient (explain/embedding_gradient.hpp) gives that gradient in one call.
+// Every module also has a constructor without a Generator that draws from default_generator()
+// (seeded by manual_seed), in the same order.
 #pragma once
 #include <cmath>
 #include <cstdint>
 #include <memory>
 #include <vector>
 
-#include "metagrad/backend/cpu/elementwise.hpp"
+#include "metagrad/backend/unary.hpp"
 #include "metagrad/nn/activation.hpp"
 #include "metagrad/nn/dropout.hpp"
 #include "metagrad/nn/embedding.hpp"
@@ -24,14 +27,14 @@
 
 namespace metagrad::nn {
 
-template <Floating T>
+template <Floating T = float>
 struct AttentionOutput {
   Tensor<T> out;     // [B, S, d_model]
   Tensor<T> logits;  // [B, H, S, S]: q·kᵀ/√d_head, before the padding bias and the softmax
 };
 
 /// Multi-head self-attention with separate q, k, v and output projections (d_model -> d_model).
-template <Floating T>
+template <Floating T = float>
 class MultiheadSelfAttention final : public Module<T> {
  public:
   MultiheadSelfAttention(std::int64_t d_model, std::int64_t num_heads, Generator& gen, double dropout = 0.0)
@@ -45,6 +48,8 @@ class MultiheadSelfAttention final : public Module<T> {
     this->register_module("o", o);
     this->register_module("drop", drop);
   }
+  MultiheadSelfAttention(std::int64_t d_model, std::int64_t num_heads, double dropout = 0.0)
+      : MultiheadSelfAttention(d_model, num_heads, default_generator(), dropout) {}
 
   /// x [B, S, d_model]; mask_bias (optional) is added to the logits and must broadcast to
   /// [B, H, S, S], e.g. [B, 1, 1, S] with a large negative value at padded keys.
@@ -76,7 +81,7 @@ class MultiheadSelfAttention final : public Module<T> {
 
 /// Self-attention then a feed-forward block (d -> d_ff -> d), each with a residual connection.
 /// Post-LN: x = LN(x + f(x)); pre-LN: x = x + f(LN(x)).
-template <Floating T>
+template <Floating T = float>
 class TransformerEncoderLayer final : public Module<T> {
  public:
   TransformerEncoderLayer(std::int64_t d_model, std::int64_t num_heads, std::int64_t d_ff, Generator& gen,
@@ -94,6 +99,9 @@ class TransformerEncoderLayer final : public Module<T> {
     this->register_module("drop_ff", drop_ff);
     this->register_module("drop2", drop2);
   }
+  TransformerEncoderLayer(std::int64_t d_model, std::int64_t num_heads, std::int64_t d_ff, double dropout = 0.0,
+                          bool pre_norm = false, Activation activation = Activation::gelu, double eps = 1e-5)
+      : TransformerEncoderLayer(d_model, num_heads, d_ff, default_generator(), dropout, pre_norm, activation, eps) {}
 
   /// x [B, S, d_model]; returns the layer's output and its attention logits.
   AttentionOutput<T> forward(const Tensor<T>& x, const Tensor<T>& mask_bias = {}) {
@@ -135,7 +143,7 @@ struct TransformerConfig {
   Pooling pooling = Pooling::mean;  // mean over unpadded tokens, or the first token's state
 };
 
-template <Floating T>
+template <Floating T = float>
 struct TransformerOutput {
   Tensor<T> logits;                         // [B, num_classes]
   Tensor<T> pooled;                         // [B, d_model]
@@ -145,7 +153,7 @@ struct TransformerOutput {
 
 /// Parameter names: "tok.weight", "pos.weight", "layers.<i>.attn.q.weight", "layers.<i>.ln1.weight",
 /// "layers.<i>.ff1.weight", ..., "norm.weight" (pre-LN only), "head.weight".
-template <Floating T>
+template <Floating T = float>
 class TransformerEncoder final : public Module<T> {
   TransformerConfig config_;  // first, so the members below can be built from it
 
@@ -163,6 +171,7 @@ class TransformerEncoder final : public Module<T> {
     if (c.pre_norm) norm = this->register_module("norm", std::make_shared<LayerNorm<T>>(c.d_model, c.layer_norm_eps));
     head = this->register_module("head", std::make_shared<Linear<T>>(c.d_model, c.num_classes, gen));
   }
+  explicit TransformerEncoder(const TransformerConfig& config) : TransformerEncoder(config, default_generator()) {}
 
   /// tokens [B, S]; mask [B, S] is 1 at tokens and 0 at padding (undefined: no padding).
   TransformerOutput<T> forward(const IndexTensor& tokens, const Tensor<T>& mask = {}) {
@@ -171,7 +180,7 @@ class TransformerEncoder final : public Module<T> {
     return forward_embeddings(tok->forward(tokens), mask);
   }
   TransformerOutput<T> forward(const IndexTensor& tokens, const IndexTensor& mask) {
-    return forward(tokens, cpu::map_unary<T>(mask, [](const auto& m) { return m; }));
+    return forward(tokens, backend::cast<T>(mask));
   }
 
   /// embeddings [B, S, d_model] (the token embeddings; positions are added here).

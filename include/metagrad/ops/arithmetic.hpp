@@ -5,20 +5,22 @@
 #pragma once
 #include <type_traits>
 
+#include "metagrad/backend/binary.hpp"
+#include "metagrad/backend/unary.hpp"
 #include "metagrad/ops/broadcast.hpp"
 
 namespace metagrad {
 
 template <Floating T>
 Tensor<T> neg(const Tensor<T>& x) {
-  return record("neg", cpu::map_unary(x, [](const auto& a) { return -a; }), {x},
+  return record("neg", backend::neg(x), {x},
                 [](const Tensor<T>& g, BackwardContext<T>& c) { c.set(0, neg(g)); });
 }
 
 template <Floating T>
 Tensor<T> add(const Tensor<T>& a, const Tensor<T>& b) {
   const Shape out = broadcast_shapes(a.shape(), b.shape(), "add");
-  return record("add", cpu::map_binary(a, b, out, [](const auto& x, const auto& y) { return x + y; }), {a, b},
+  return record("add", backend::add(a, b, out), {a, b},
                 [](const Tensor<T>& g, BackwardContext<T>& c) {
                   if (c.wants(0)) c.set(0, sum_to(g, c.input(0).shape()));
                   if (c.wants(1)) c.set(1, sum_to(g, c.input(1).shape()));
@@ -28,7 +30,7 @@ Tensor<T> add(const Tensor<T>& a, const Tensor<T>& b) {
 template <Floating T>
 Tensor<T> sub(const Tensor<T>& a, const Tensor<T>& b) {
   const Shape out = broadcast_shapes(a.shape(), b.shape(), "sub");
-  return record("sub", cpu::map_binary(a, b, out, [](const auto& x, const auto& y) { return x - y; }), {a, b},
+  return record("sub", backend::sub(a, b, out), {a, b},
                 [](const Tensor<T>& g, BackwardContext<T>& c) {
                   if (c.wants(0)) c.set(0, sum_to(g, c.input(0).shape()));
                   if (c.wants(1)) c.set(1, neg(sum_to(g, c.input(1).shape())));
@@ -38,7 +40,7 @@ Tensor<T> sub(const Tensor<T>& a, const Tensor<T>& b) {
 template <Floating T>
 Tensor<T> mul(const Tensor<T>& a, const Tensor<T>& b) {
   const Shape out = broadcast_shapes(a.shape(), b.shape(), "mul");
-  return record("mul", cpu::map_binary(a, b, out, [](const auto& x, const auto& y) { return x * y; }), {a, b},
+  return record("mul", backend::mul(a, b, out), {a, b},
                 [](const Tensor<T>& g, BackwardContext<T>& c) {
                   if (c.wants(0)) c.set(0, sum_to(mul(g, c.input(1)), c.input(0).shape()));
                   if (c.wants(1)) c.set(1, sum_to(mul(g, c.input(0)), c.input(1).shape()));
@@ -48,7 +50,7 @@ Tensor<T> mul(const Tensor<T>& a, const Tensor<T>& b) {
 template <Floating T>
 Tensor<T> div(const Tensor<T>& a, const Tensor<T>& b) {
   const Shape out = broadcast_shapes(a.shape(), b.shape(), "div");
-  return record("div", cpu::map_binary(a, b, out, [](const auto& x, const auto& y) { return x / y; }), {a, b},
+  return record("div", backend::div(a, b, out), {a, b},
                 [](const Tensor<T>& g, BackwardContext<T>& c) {
                   const auto& b = c.input(1);
                   const Tensor<T> g_over_b = div(g, b);
@@ -62,12 +64,12 @@ Tensor<T> div(const Tensor<T>& a, const Tensor<T>& b) {
 
 template <Floating T>
 Tensor<T> add(const Tensor<T>& a, std::type_identity_t<T> s) {
-  return record("add_scalar", cpu::map_unary(a, [s](const auto& x) { return x + s; }), {a},
+  return record("add_scalar", backend::add_scalar(a, T(s)), {a},
                 [](const Tensor<T>& g, BackwardContext<T>& c) { c.set(0, g); });
 }
 template <Floating T>
 Tensor<T> mul(const Tensor<T>& a, std::type_identity_t<T> s) {
-  return record("mul_scalar", cpu::map_unary(a, [s](const auto& x) { return x * s; }), {a},
+  return record("mul_scalar", backend::mul_scalar(a, T(s)), {a},
                 [s](const Tensor<T>& g, BackwardContext<T>& c) { c.set(0, mul(g, T(s))); });
 }
 template <Floating T>
@@ -79,7 +81,7 @@ Tensor<T> div(const Tensor<T>& a, std::type_identity_t<T> s) { return mul(a, T(T
 /// s / a
 template <Floating T>
 Tensor<T> div(std::type_identity_t<T> s, const Tensor<T>& a) {
-  return record("rdiv_scalar", cpu::map_unary(a, [s](const auto& x) { return s / x; }), {a},
+  return record("rdiv_scalar", backend::rdiv_scalar(a, T(s)), {a},
                 [](const Tensor<T>& g, BackwardContext<T>& c) {
                   // d(s/a)/da = -(s/a)/a
                   c.set(0, neg(div(mul(g, c.output()), c.input(0))));

@@ -8,6 +8,9 @@
 #include <cmath>
 #include <type_traits>
 
+#include "metagrad/backend/binary.hpp"
+#include "metagrad/backend/compare.hpp"
+#include "metagrad/backend/unary.hpp"
 #include "metagrad/ops/unary.hpp"
 
 namespace metagrad {
@@ -35,14 +38,12 @@ inline Shape broadcast_shapes(const Shape& a, const Shape& b, const Shape& c, co
 /// The share of maximum's (Loses = lt) or minimum's (Loses = gt) gradient that goes to x against
 /// y: 1 where x wins, 0.5 at a tie, 0 where x loses; 1 to both sides where one is NaN. These are
 /// PyTorch's weights.
-template <cpu::Compare Loses, Floating T>
+template <backend::Compare Loses, Floating T>
 Tensor<T> extremum_share(const Tensor<T>& x, const Tensor<T>& y, const Shape& out) {
-  return cpu::map_binary(x, y, out, [](const auto& xv, const auto& yv) {
-    return (T(1) - cpu::compare<Loses>(xv, yv)) - T(0.5) * cpu::compare<cpu::Compare::eq>(xv, yv);
-  });
+  return backend::extremum_share<Loses>(x, y, out);
 }
 
-template <cpu::Compare Loses, Floating T>
+template <backend::Compare Loses, Floating T>
 void extremum_backward(const Tensor<T>& g, BackwardContext<T>& c) {
   const auto &a = c.input(0), &b = c.input(1);
   if (c.wants(0)) c.set(0, sum_to(mul(g, extremum_share<Loses>(a, b, g.shape())), a.shape()));
@@ -57,7 +58,7 @@ void extremum_backward(const Tensor<T>& g, BackwardContext<T>& c) {
 template <Floating T>
 Tensor<T> where(const Tensor<T>& cond, const Tensor<T>& a, const Tensor<T>& b) {
   const Shape out = detail::broadcast_shapes(cond.shape(), a.shape(), b.shape(), "where");
-  auto r = cpu::map_ternary(cond, a, b, out, [](const auto& m, const auto& x, const auto& y) { return cpu::select(m, x, y); });
+  auto r = backend::where(cond, a, b, out);
   return record("where", std::move(r), {a, b}, [mask = cond.detach()](const Tensor<T>& g, BackwardContext<T>& c) {
     if (c.wants(0)) c.set(0, sum_to(where(mask, g, scalar_tensor<T>(0)), c.input(0).shape()));
     if (c.wants(1)) c.set(1, sum_to(where(mask, scalar_tensor<T>(0), g), c.input(1).shape()));
@@ -79,8 +80,8 @@ Tensor<T> where(const Tensor<T>& cond, std::type_identity_t<T> a, const Tensor<T
 template <Floating T>
 Tensor<T> maximum(const Tensor<T>& a, const Tensor<T>& b) {
   const Shape out = broadcast_shapes(a.shape(), b.shape(), "maximum");
-  return record("maximum", cpu::map_binary(a, b, out, [](const auto& x, const auto& y) { return cpu::nan_max(x, y); }),
-                {a, b}, [](const Tensor<T>& g, BackwardContext<T>& c) { detail::extremum_backward<cpu::Compare::lt>(g, c); });
+  return record("maximum", backend::maximum(a, b, out),
+                {a, b}, [](const Tensor<T>& g, BackwardContext<T>& c) { detail::extremum_backward<backend::Compare::lt>(g, c); });
 }
 
 /// The smaller of a and b (NaN if either is NaN). The gradient goes to the smaller side; a tie
@@ -88,8 +89,8 @@ Tensor<T> maximum(const Tensor<T>& a, const Tensor<T>& b) {
 template <Floating T>
 Tensor<T> minimum(const Tensor<T>& a, const Tensor<T>& b) {
   const Shape out = broadcast_shapes(a.shape(), b.shape(), "minimum");
-  return record("minimum", cpu::map_binary(a, b, out, [](const auto& x, const auto& y) { return cpu::nan_min(x, y); }),
-                {a, b}, [](const Tensor<T>& g, BackwardContext<T>& c) { detail::extremum_backward<cpu::Compare::gt>(g, c); });
+  return record("minimum", backend::minimum(a, b, out),
+                {a, b}, [](const Tensor<T>& g, BackwardContext<T>& c) { detail::extremum_backward<backend::Compare::gt>(g, c); });
 }
 
 /// maximum(x, s) for a constant s: a tie with s also gets half the gradient (unlike clamp,
@@ -111,7 +112,7 @@ Tensor<T> minimum(std::type_identity_t<T> s, const Tensor<T>& x) { return minimu
 template <Floating T>
 Tensor<T> pow(const Tensor<T>& a, const Tensor<T>& b) {
   const Shape out = broadcast_shapes(a.shape(), b.shape(), "pow");
-  return record("pow", cpu::map_binary(a, b, out, [](const auto& x, const auto& y) { return x.pow(y); }), {a, b},
+  return record("pow", backend::pow(a, b, out), {a, b},
                 [](const Tensor<T>& g, BackwardContext<T>& c) {
                   const auto &a = c.input(0), &b = c.input(1);
                   if (c.wants(0)) {
@@ -119,9 +120,7 @@ Tensor<T> pow(const Tensor<T>& a, const Tensor<T>& b) {
                     c.set(0, sum_to(where(eq(b, T(0)), T(0), ga), a.shape()));
                   }
                   if (c.wants(1)) {
-                    const auto zero_base = cpu::map_binary(a, b, g.shape(), [](const auto& x, const auto& y) {
-                      return cpu::compare<cpu::Compare::eq>(x, T(0)) * cpu::compare<cpu::Compare::ge>(y, T(0));
-                    });
+                    const auto zero_base = backend::pow_zero_base(a, b, g.shape());
                     const auto gb = mul(mul(g, c.output()), log(a));
                     c.set(1, sum_to(where(zero_base, T(0), gb), b.shape()));
                   }
@@ -133,7 +132,7 @@ Tensor<T> pow(const Tensor<T>& a, const Tensor<T>& b) {
 template <Floating T>
 Tensor<T> pow(std::type_identity_t<T> s, const Tensor<T>& x) {
   const T base = s;
-  return record("pow_scalar_base", cpu::map_unary(x, [base](const auto& a) { return Eigen::pow(base, a); }), {x},
+  return record("pow_scalar_base", backend::pow_scalar_base(base, x), {x},
                 [base](const Tensor<T>& g, BackwardContext<T>& c) {
                   const auto gx = mul(mul(g, c.output()), T(std::log(base)));
                   c.set(0, base == T(0) ? where(ge(c.input(0), T(0)), T(0), gx) : gx);

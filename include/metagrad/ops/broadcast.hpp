@@ -3,8 +3,8 @@
 // rules to undo broadcasting.
 #pragma once
 #include "metagrad/autograd/node.hpp"
-#include "metagrad/backend/cpu/elementwise.hpp"
-#include "metagrad/backend/cpu/reduce.hpp"
+#include "metagrad/backend/copy.hpp"
+#include "metagrad/backend/reduce.hpp"
 #include "metagrad/ops/view.hpp"
 
 namespace metagrad {
@@ -18,7 +18,7 @@ Tensor<T> broadcast_to(const Tensor<T>& x, const Shape& shape) {
   if (x.shape() == shape) return x;
   check(broadcast_shapes(x.shape(), shape, "broadcast_to") == shape, "broadcast_to", "shape ", x.shape(),
         " cannot be broadcast to ", shape);
-  return record("broadcast_to", cpu::broadcast_copy(x, shape), {x}, [](const Tensor<T>& g, BackwardContext<T>& c) {
+  return record("broadcast_to", backend::broadcast_copy(x, shape), {x}, [](const Tensor<T>& g, BackwardContext<T>& c) {
     c.set(0, sum_to(g, c.input(0).shape()));
   });
 }
@@ -36,10 +36,10 @@ Tensor<T> sum_to(const Tensor<T>& x, const Shape& shape) {
     for (int i = 0; i < lead; ++i) outer *= x.shape()[i];
     Shape rest{outer};
     for (int i = lead; i < x.dim(); ++i) rest.push_back(x.shape()[i]);
-    r = cpu::sum_dim(detail::view_as_shape(r, rest), 0, false);
+    r = backend::sum_dim(detail::view_as_shape(r, rest), 0, false);
   }
   for (int i = 0; i < shape.rank(); ++i)
-    if (shape[i] == 1 && r.shape()[i] != 1) r = cpu::sum_dim(r, i, true);
+    if (shape[i] == 1 && r.shape()[i] != 1) r = backend::sum_dim(r, i, true);
   return record("sum_to", std::move(r), {x}, [](const Tensor<T>& g, BackwardContext<T>& c) {
     c.set(0, broadcast_to(g, c.input(0).shape()));
   });

@@ -6,84 +6,80 @@
 #pragma once
 #include <type_traits>
 
-#include "metagrad/backend/cpu/elementwise.hpp"
+#include "metagrad/backend/compare.hpp"
+#include "metagrad/backend/unary.hpp"
 
 namespace metagrad {
 
 namespace detail {
-template <cpu::Compare C, Element T>
+template <backend::Compare C, Element T>
 Tensor<T> compare(const Tensor<T>& a, const Tensor<T>& b, const char* op) {
-  return cpu::map_binary(a, b, broadcast_shapes(a.shape(), b.shape(), op),
-                         [](const auto& x, const auto& y) { return cpu::compare<C>(x, y); });
+  return backend::compare<C>(a, b, broadcast_shapes(a.shape(), b.shape(), op));
 }
-template <cpu::Compare C, Element T>
+template <backend::Compare C, Element T>
 Tensor<T> compare(const Tensor<T>& a, T s) {
-  return cpu::map_unary(a, [s](const auto& x) { return cpu::compare<C>(x, s); });
+  return backend::compare<C>(a, T(s));
 }
 }  // namespace detail
 
 /// 1 where a == b, else 0 (broadcasting).
 template <Element T>
-Tensor<T> eq(const Tensor<T>& a, const Tensor<T>& b) { return detail::compare<cpu::Compare::eq>(a, b, "eq"); }
+Tensor<T> eq(const Tensor<T>& a, const Tensor<T>& b) { return detail::compare<backend::Compare::eq>(a, b, "eq"); }
 template <Element T>
-Tensor<T> eq(const Tensor<T>& a, std::type_identity_t<T> s) { return detail::compare<cpu::Compare::eq>(a, T(s)); }
+Tensor<T> eq(const Tensor<T>& a, std::type_identity_t<T> s) { return detail::compare<backend::Compare::eq>(a, T(s)); }
 
 /// 1 where a != b, else 0 (so 1 where either side is NaN).
 template <Element T>
-Tensor<T> ne(const Tensor<T>& a, const Tensor<T>& b) { return detail::compare<cpu::Compare::ne>(a, b, "ne"); }
+Tensor<T> ne(const Tensor<T>& a, const Tensor<T>& b) { return detail::compare<backend::Compare::ne>(a, b, "ne"); }
 template <Element T>
-Tensor<T> ne(const Tensor<T>& a, std::type_identity_t<T> s) { return detail::compare<cpu::Compare::ne>(a, T(s)); }
+Tensor<T> ne(const Tensor<T>& a, std::type_identity_t<T> s) { return detail::compare<backend::Compare::ne>(a, T(s)); }
 
 /// 1 where a < b, else 0.
 template <Element T>
-Tensor<T> lt(const Tensor<T>& a, const Tensor<T>& b) { return detail::compare<cpu::Compare::lt>(a, b, "lt"); }
+Tensor<T> lt(const Tensor<T>& a, const Tensor<T>& b) { return detail::compare<backend::Compare::lt>(a, b, "lt"); }
 template <Element T>
-Tensor<T> lt(const Tensor<T>& a, std::type_identity_t<T> s) { return detail::compare<cpu::Compare::lt>(a, T(s)); }
+Tensor<T> lt(const Tensor<T>& a, std::type_identity_t<T> s) { return detail::compare<backend::Compare::lt>(a, T(s)); }
 
 /// 1 where a <= b, else 0.
 template <Element T>
-Tensor<T> le(const Tensor<T>& a, const Tensor<T>& b) { return detail::compare<cpu::Compare::le>(a, b, "le"); }
+Tensor<T> le(const Tensor<T>& a, const Tensor<T>& b) { return detail::compare<backend::Compare::le>(a, b, "le"); }
 template <Element T>
-Tensor<T> le(const Tensor<T>& a, std::type_identity_t<T> s) { return detail::compare<cpu::Compare::le>(a, T(s)); }
+Tensor<T> le(const Tensor<T>& a, std::type_identity_t<T> s) { return detail::compare<backend::Compare::le>(a, T(s)); }
 
 /// 1 where a > b, else 0.
 template <Element T>
-Tensor<T> gt(const Tensor<T>& a, const Tensor<T>& b) { return detail::compare<cpu::Compare::gt>(a, b, "gt"); }
+Tensor<T> gt(const Tensor<T>& a, const Tensor<T>& b) { return detail::compare<backend::Compare::gt>(a, b, "gt"); }
 template <Element T>
-Tensor<T> gt(const Tensor<T>& a, std::type_identity_t<T> s) { return detail::compare<cpu::Compare::gt>(a, T(s)); }
+Tensor<T> gt(const Tensor<T>& a, std::type_identity_t<T> s) { return detail::compare<backend::Compare::gt>(a, T(s)); }
 
 /// 1 where a >= b, else 0.
 template <Element T>
-Tensor<T> ge(const Tensor<T>& a, const Tensor<T>& b) { return detail::compare<cpu::Compare::ge>(a, b, "ge"); }
+Tensor<T> ge(const Tensor<T>& a, const Tensor<T>& b) { return detail::compare<backend::Compare::ge>(a, b, "ge"); }
 template <Element T>
-Tensor<T> ge(const Tensor<T>& a, std::type_identity_t<T> s) { return detail::compare<cpu::Compare::ge>(a, T(s)); }
+Tensor<T> ge(const Tensor<T>& a, std::type_identity_t<T> s) { return detail::compare<backend::Compare::ge>(a, T(s)); }
 
 /// -1, 0 or 1 by the sign of x; NaN stays NaN (as in NumPy; PyTorch returns 0 there).
 template <Floating T>
 Tensor<T> sign(const Tensor<T>& x) {
-  using cpu::Compare;
-  return cpu::map_unary(x, [](const auto& a) {
-    return cpu::select(cpu::compare<Compare::ne>(a, a), a, cpu::compare<Compare::gt>(a, T(0)) - cpu::compare<Compare::lt>(a, T(0)));
-  });
+  return backend::sign(x);
 }
 
 /// 1 where x is finite (not NaN, not ±inf), else 0.
 template <Floating T>
 Tensor<T> is_finite(const Tensor<T>& x) {
-  // x - x is 0 for finite x and NaN for NaN or ±inf.
-  return cpu::map_unary(x, [](const auto& a) { return cpu::compare<cpu::Compare::eq>(a - a, T(0)); });
+  return backend::is_finite(x);
 }
 
 /// 1 where x is NaN, else 0.
 template <Floating T>
 Tensor<T> is_nan(const Tensor<T>& x) {
-  return cpu::map_unary(x, [](const auto& a) { return cpu::compare<cpu::Compare::ne>(a, a); });
+  return backend::is_nan(x);
 }
 
 /// Whether every element of x is finite (true for an empty tensor).
 template <Floating T>
 bool all_finite(const Tensor<T>& x) {
-  return cpu::ConstArrayMap<T>(x.data(), x.numel()).isFinite().all();
+  return backend::all_finite(x);
 }
 
 }  // namespace metagrad

@@ -15,7 +15,7 @@
 #include <memory>
 #include <ostream>
 
-#include "metagrad/backend/cpu/conv.hpp"
+#include "metagrad/backend/conv.hpp"
 #include "metagrad/ops/arithmetic.hpp"
 #include "metagrad/ops/reduction.hpp"
 
@@ -42,7 +42,7 @@ struct ConvParams {
 };
 
 /// Checks a convolution of an input of shape x with a weight of shape w and returns its geometry.
-inline cpu::ConvGeometry conv_geometry(const Shape& x, const Shape& w, const ConvParams& p, const char* op) {
+inline backend::ConvGeometry conv_geometry(const Shape& x, const Shape& w, const ConvParams& p, const char* op) {
   check(x.rank() == 4, op, "input must be 4-D [N, C, H, W], got ", x);
   check(w.rank() == 4, op, "weight must be 4-D [out, in, kh, kw], got ", w);
   check(x[1] == w[1], op, "input ", x, " has ", x[1], " channels but weight ", w, " expects ", w[1]);
@@ -51,14 +51,14 @@ inline cpu::ConvGeometry conv_geometry(const Shape& x, const Shape& w, const Con
   check(p.padding.h >= 0 && p.padding.w >= 0, op, "padding ", p.padding, " must be non-negative");
   check(w[2] >= 1 && w[3] >= 1, op, "weight ", w, " has an empty kernel");
   const auto axis = [&](std::int64_t in, std::int64_t k, std::int64_t s, std::int64_t pad, std::int64_t d) {
-    cpu::ConvAxis a{in, k, s, pad, d, 0};
+    backend::ConvAxis a{in, k, s, pad, d, 0};
     const std::int64_t span = d * (k - 1) + 1;
     check(span <= in + 2 * pad, op, "kernel of weight ", w, " (spanning ", span, " with dilation ", d,
           ") is larger than the padded input ", in + 2 * pad, " of input ", x);
     a.out = (in + 2 * pad - span) / s + 1;
     return a;
   };
-  cpu::ConvGeometry g;
+  backend::ConvGeometry g;
   g.batch = x[0];
   g.in_channels = x[1];
   g.out_channels = w[0];
@@ -67,15 +67,15 @@ inline cpu::ConvGeometry conv_geometry(const Shape& x, const Shape& w, const Con
   return g;
 }
 
-inline Shape conv_output_shape(const cpu::ConvGeometry& g) { return Shape{g.batch, g.out_channels, g.h.out, g.w.out}; }
+inline Shape conv_output_shape(const backend::ConvGeometry& g) { return Shape{g.batch, g.out_channels, g.h.out, g.w.out}; }
 
 /// The gradient of a convolution's output must have the output's shape.
-inline void check_grad_output(const Shape& grad, const cpu::ConvGeometry& g, const Shape& x, const Shape& w,
+inline void check_grad_output(const Shape& grad, const backend::ConvGeometry& g, const Shape& x, const Shape& w,
                               const char* op) {
   check(grad == conv_output_shape(g), op, "grad_output ", grad, " does not match the output ", conv_output_shape(g),
         " of a convolution of input ", x, " with weight ", w);
 }
-/// The im2col of a convolution input for one geometry (cpu::lower_batch layout), shared by the
+/// The im2col of a convolution input for one geometry (backend::lower layout), shared by the
 /// rules of every op that reads that input; null when not kept.
 template <Floating T>
 using Lowering = std::shared_ptr<const Tensor<T>>;
@@ -83,19 +83,19 @@ using Lowering = std::shared_ptr<const Tensor<T>>;
 /// The largest lowering kept alive with a graph, in elements (32 MiB of float).
 inline constexpr std::int64_t kMaxKeptLowering = std::int64_t{1} << 23;
 
-inline bool lowering_fits(const cpu::ConvGeometry& g) { return g.batch * g.patch() * g.positions() <= kMaxKeptLowering; }
+inline bool lowering_fits(const backend::ConvGeometry& g) { return g.batch * g.patch() * g.positions() <= kMaxKeptLowering; }
 
 template <Floating T>
-Lowering<T> lower(const Tensor<T>& x, const cpu::ConvGeometry& g) {
+Lowering<T> lower(const Tensor<T>& x, const backend::ConvGeometry& g) {
   auto cols = Tensor<T>::empty(Shape{g.batch * g.patch() * g.positions()});
-  cpu::lower_batch(x.data(), g, cols.fresh_data());
+  backend::lower(x, g, cols);
   return std::make_shared<const Tensor<T>>(std::move(cols));
 }
 
 /// The lowering to use: the one handed in, else a new one when a rule recorded now will read x
 /// again (`reread`), else none (the kernel lowers chunk by chunk in cache).
 template <Floating T>
-Lowering<T> lowering_for(const Tensor<T>& x, const cpu::ConvGeometry& g, Lowering<T> given, bool reread) {
+Lowering<T> lowering_for(const Tensor<T>& x, const backend::ConvGeometry& g, Lowering<T> given, bool reread) {
   if (given || !reread || !GradMode::enabled() || !lowering_fits(g)) return given;
   return lower(x, g);
 }
@@ -128,11 +128,10 @@ Tensor<T> conv2d(const Tensor<T>& x, const Tensor<T>& weight, const Tensor<T>& b
   // The weight gradient reads x again.
   lowered = lowering_for(x, g, std::move(lowered), weight.requires_grad());
   auto y = Tensor<T>::empty(conv_output_shape(g));
-  const T* b = with_bias ? bias.data() : nullptr;
   if (lowered)
-    cpu::conv2d_forward_lowered(lowered->data(), weight.data(), b, y.fresh_data(), g);
+    backend::conv2d_forward_lowered(*lowered, weight, bias, g, y);
   else
-    cpu::conv2d_forward(x.data(), weight.data(), b, y.fresh_data(), g);
+    backend::conv2d_forward(x, weight, bias, g, y);
   auto rule = [p, with_bias, lowered](const Tensor<T>& gy, BackwardContext<T>& c) {
     const auto &x = c.input(0), &w = c.input(1);
     if (c.wants(0)) c.set(0, conv2d_input_grad(gy, w, x.shape(), p.stride, p.padding, p.dilation));
@@ -153,7 +152,7 @@ Tensor<T> conv2d_input_grad(const Tensor<T>& grad_output, const Tensor<T>& weigh
   const auto g = detail::conv_geometry(input_shape, weight.shape(), p, "conv2d_input_grad");
   detail::check_grad_output(grad_output.shape(), g, input_shape, weight.shape(), "conv2d_input_grad");
   auto dx = Tensor<T>::empty(input_shape);
-  cpu::conv2d_input_grad(grad_output.data(), weight.data(), dx.fresh_data(), g);
+  backend::conv2d_input_grad(grad_output, weight, g, dx);
   return record("conv2d_input_grad", std::move(dx), {grad_output, weight}, [p, g](const Tensor<T>& u, BackwardContext<T>& c) {
     // <conv2d_input_grad(g, w), u> = B(u, w, g). Both products lower u: when both are wanted, once.
     const auto &gy = c.input(0), &w = c.input(1);
@@ -183,9 +182,9 @@ Tensor<T> conv2d_weight_grad(const Tensor<T>& input, const Tensor<T>& grad_outpu
   lowered = lowering_for(input, g, std::move(lowered), grad_output.requires_grad());
   auto dw = Tensor<T>::empty(weight_shape);
   if (lowered)
-    cpu::conv2d_weight_grad_lowered(lowered->data(), grad_output.data(), dw.fresh_data(), g);
+    backend::conv2d_weight_grad_lowered(*lowered, grad_output, g, dw);
   else
-    cpu::conv2d_weight_grad(input.data(), grad_output.data(), dw.fresh_data(), g);
+    backend::conv2d_weight_grad(input, grad_output, g, dw);
   return record("conv2d_weight_grad", std::move(dw), {input, grad_output},
                 [p, lowered](const Tensor<T>& u, BackwardContext<T>& c) {
                   // <conv2d_weight_grad(x, g), u> = B(x, u, g).

@@ -4,6 +4,7 @@
 // drawn from the given Generator (one uniform per element, in order, as bernoulli() draws), so a
 // seed reproduces it exactly; it is a constant of the backward rule: the gradient is g * mask.
 #pragma once
+#include "metagrad/backend/random.hpp"
 #include "metagrad/core/random.hpp"
 #include "metagrad/ops/arithmetic.hpp"
 
@@ -17,10 +18,8 @@ Tensor<T> dropout(const Tensor<T>& x, double p, bool training = true, Generator&
   if (!training || p == 0) return x;
   const double keep = 1 - p;
   const T scale = static_cast<T>(1 / keep);
-  auto mask = Tensor<T>::empty(x.shape());
-  T* m = mask.fresh_data();
-  for (std::int64_t i = 0; i < mask.numel(); ++i) m[i] = gen.uniform() < keep ? scale : T(0);
-  Tensor<T> out = cpu::map_binary(x, mask, x.shape(), [](const auto& a, const auto& b) { return a * b; });
+  const Tensor<T> mask = backend::dropout_mask(x, keep, scale, gen);
+  Tensor<T> out = backend::mul(x, mask, x.shape());
   return record("dropout", std::move(out), {x}, [mask](const Tensor<T>& g, BackwardContext<T>& c) { c.set(0, mul(g, mask)); });
 }
 

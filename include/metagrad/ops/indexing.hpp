@@ -9,7 +9,7 @@
 #include <cstdint>
 #include <optional>
 
-#include "metagrad/backend/cpu/indexing.hpp"
+#include "metagrad/backend/indexing.hpp"
 #include "metagrad/core/creation.hpp"
 #include "metagrad/ops/shape.hpp"
 
@@ -25,7 +25,7 @@ struct BadIndex {
 /// The first index outside [0, extent), if any; the common all-good case is one vectorised pass.
 inline std::optional<BadIndex> find_bad_index(const IndexTensor& idx, std::int64_t extent) {
   if (idx.numel() == 0) return std::nullopt;
-  const auto [lo, hi] = cpu::index_min_max(idx.data(), idx.numel());
+  const auto [lo, hi] = backend::index_min_max(idx);
   if (lo >= 0 && hi < extent) return std::nullopt;
   const std::int64_t* p = idx.data();
   std::int64_t at = 0;
@@ -74,7 +74,7 @@ Tensor<T> index_select(const Tensor<T>& x, std::int64_t dim, const IndexTensor& 
   const int d = detail::dim_in_shape(x.shape(), dim, "index_select");
   auto out = Tensor<T>::empty(detail::index_select_shape(x.shape(), d, idx, "index_select"));
   detail::check_index_range(idx, x.shape()[d], d, x.shape(), "index_select");
-  cpu::index_select(x.data(), cpu::dim_view(x.shape(), d), idx.data(), idx.numel(), out.fresh_data());
+  backend::index_select(x, d, idx, out);
   return detail::record_if_floating("index_select", std::move(out), {x}, [d, idx](const auto& g, auto& c) {
     c.set(0, index_select_backward(g, c.input(0).shape(), d, idx));
   });
@@ -90,7 +90,7 @@ Tensor<T> index_add(const Tensor<T>& x, std::int64_t dim, const IndexTensor& idx
         x.shape(), ", index shape ", idx.shape(), ")");
   detail::check_index_range(idx, x.shape()[d], d, x.shape(), "index_add");
   auto out = clone(x.detach());
-  cpu::index_add(out.fresh_data(), cpu::dim_view(x.shape(), d), idx.data(), idx.numel(), src.data());
+  backend::index_add(out, d, idx, src);
   return detail::record_if_floating("index_add", std::move(out), {x, src}, [d, idx](const auto& g, auto& c) {
     if (c.wants(0)) c.set(0, g);
     if (c.wants(1)) c.set(1, index_select(g, d, idx));
@@ -107,7 +107,7 @@ Tensor<T> index_select_backward(const Tensor<T>& g, const Shape& shape, std::int
         " (input shape ", shape, ")");
   detail::check_index_range(idx, shape[d], d, shape, "index_select_backward");
   auto out = zeros<T>(shape);
-  cpu::index_add(out.fresh_data(), cpu::dim_view(shape, d), idx.data(), idx.numel(), g.data());
+  backend::index_add(out, d, idx, g);
   return record("index_select_backward", std::move(out), {g}, [d, idx](const Tensor<T>& gg, BackwardContext<T>& c) {
     c.set(0, index_select(gg, d, idx));
   });
@@ -124,7 +124,7 @@ Tensor<T> gather(const Tensor<T>& x, std::int64_t dim, const IndexTensor& idx) {
   detail::check_gather_shapes(x.shape(), d, idx.shape(), "gather");
   detail::check_index_range(idx, x.shape()[d], d, x.shape(), "gather");
   auto out = Tensor<T>::empty(idx.shape());
-  cpu::gather(x.data(), x.shape(), d, idx.data(), idx.shape(), out.fresh_data());
+  backend::gather(x, d, idx, out);
   return detail::record_if_floating("gather", std::move(out), {x}, [d, idx](const auto& g, auto& c) {
     c.set(0, gather_backward(g, c.input(0).shape(), d, idx));
   });
@@ -146,7 +146,7 @@ Tensor<T> scatter_add(const Tensor<T>& x, std::int64_t dim, const IndexTensor& i
   const int d = detail::dim_in_shape(x.shape(), dim, "scatter_add");
   detail::check_scatter(x.shape(), d, idx, src.shape(), "scatter_add");
   auto out = clone(x.detach());
-  cpu::scatter_add(out.fresh_data(), x.shape(), d, idx.data(), idx.shape(), src.data());
+  backend::scatter_add(out, d, idx, src);
   return detail::record_if_floating("scatter_add", std::move(out), {x, src}, [d, idx](const auto& g, auto& c) {
     if (c.wants(0)) c.set(0, g);
     if (c.wants(1)) c.set(1, gather(g, d, idx));
@@ -159,7 +159,7 @@ Tensor<T> gather_backward(const Tensor<T>& g, const Shape& shape, std::int64_t d
   const int d = detail::dim_in_shape(shape, dim, "gather_backward");
   detail::check_scatter(shape, d, idx, g.shape(), "gather_backward");
   auto out = zeros<T>(shape);
-  cpu::scatter_add(out.fresh_data(), shape, d, idx.data(), idx.shape(), g.data());
+  backend::scatter_add(out, d, idx, g);
   return record("gather_backward", std::move(out), {g}, [d, idx](const Tensor<T>& gg, BackwardContext<T>& c) {
     c.set(0, gather(gg, d, idx));
   });
@@ -179,7 +179,7 @@ Tensor<T> one_hot(const IndexTensor& labels, std::int64_t num_classes) {
     fail("one_hot", "label ", bad->value, " at position ", bad->position, " is out of range for ", num_classes,
          " classes (labels of shape ", labels.shape(), ")");
   auto out = Tensor<T>::empty(out_shape);
-  cpu::one_hot(labels.data(), labels.numel(), num_classes, out.fresh_data());
+  backend::one_hot(labels, num_classes, out);
   return out;
 }
 

@@ -7,7 +7,7 @@
 #pragma once
 #include <string>
 
-#include "metagrad/backend/cpu/gemm.hpp"
+#include "metagrad/backend/linalg.hpp"
 #include "metagrad/ops/arithmetic.hpp"
 
 namespace metagrad {
@@ -37,7 +37,7 @@ inline std::int64_t leading_numel(const Shape& s) {
 
 /// Batch dims of a product of `a` and `b` (all but their last two dims), broadcast.
 inline Shape product_batch(const Shape& a, const Shape& b, const char* op) {
-  const Shape ba = cpu::detail::matrix_batch(a), bb = cpu::detail::matrix_batch(b);
+  const Shape ba = backend::matrix_batch(a), bb = backend::matrix_batch(b);
   const int r = std::max(ba.rank(), bb.rank());
   Shape out;
   for (int i = 0; i < r; ++i) {
@@ -54,7 +54,7 @@ inline Shape product_batch(const Shape& a, const Shape& b, const char* op) {
 template <Floating T>
 Tensor<T> bmm_batched(const Tensor<T>& a, const Tensor<T>& b, bool ta, bool tb, Shape out_shape) {
   auto out = Tensor<T>::empty(out_shape);
-  cpu::batched_gemm(a, b, ta, tb, out);
+  backend::batched_gemm(a, b, ta, tb, out);
   return record("bmm", std::move(out), {a, b}, [ta, tb](const Tensor<T>& g, BackwardContext<T>& c) {
     const auto &a = c.input(0), &b = c.input(1);
     // Same rules as mm; sum_to folds the batch entries an operand was broadcast over.
@@ -73,8 +73,7 @@ Tensor<T> mm(const Tensor<T>& a, const Tensor<T>& b, bool transpose_a = false, b
   check(da.cols == db.rows, "mm", "inner dims differ: ", detail::operand_str(a.shape(), ta), " @ ",
         detail::operand_str(b.shape(), tb), " (", da.cols, " vs ", db.rows, ")");
   auto out = Tensor<T>::empty(Shape{da.rows, db.cols});
-  cpu::gemm(cpu::dense(a.data(), a.size(0), a.size(1), ta), cpu::dense(b.data(), b.size(0), b.size(1), tb),
-            out.fresh_data(), db.cols);
+  backend::gemm(a, ta, b, tb, out);
   return record("mm", std::move(out), {a, b}, [ta, tb](const Tensor<T>& g, BackwardContext<T>& c) {
     const auto &a = c.input(0), &b = c.input(1);
     // d op(a) = g op(b)ᵀ and d op(b) = op(a)ᵀ g, with the transposes moved into the flags.
@@ -95,7 +94,7 @@ Tensor<T> bmm(const Tensor<T>& a, const Tensor<T>& b, bool transpose_a, bool tra
   Shape out = detail::product_batch(a.shape(), b.shape(), "bmm");
   out.push_back(da.rows);
   out.push_back(db.cols);
-  if (!transpose_a && cpu::detail::matrix_batch(b.shape()).numel() == 1) {
+  if (!transpose_a && backend::matrix_batch(b.shape()).numel() == 1) {
     // [batch..., n, k] @ [k, m] is [batch * n, k] @ [k, m]: one GEMM, and one for each gradient.
     const auto flat_a = reshape(a, Shape{detail::leading_numel(a.shape()), da.cols});
     const auto flat_b = reshape(b, Shape{b.size(-2), b.size(-1)});

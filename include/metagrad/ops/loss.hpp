@@ -7,8 +7,9 @@
 #pragma once
 #include <string_view>
 
-#include "metagrad/backend/cpu/reduce.hpp"
-#include "metagrad/backend/cpu/softmax.hpp"
+#include "metagrad/backend/loss.hpp"
+#include "metagrad/backend/reduce.hpp"
+#include "metagrad/backend/softmax.hpp"
 #include "metagrad/ops/reduction.hpp"
 #include "metagrad/ops/softmax.hpp"
 #include "metagrad/ops/unary.hpp"
@@ -52,8 +53,7 @@ inline void check_labels_unchanged(const char* op, const IndexTensor& labels, st
 template <Floating T>
 Tensor<T> reduce_samples(const Tensor<T>& rows, Reduction reduction) {
   if (reduction == Reduction::None) return rows;
-  const auto v = cpu::ConstArrayMap<T>(rows.data(), rows.numel());
-  const T total = rows.numel() ? v.sum() : T(0);
+  const T total = backend::sum_all(rows);
   return scalar_tensor<T>(reduction == Reduction::Mean ? total / static_cast<T>(rows.numel()) : total);
 }
 
@@ -70,8 +70,7 @@ Tensor<T> per_sample(const Tensor<T>& g, std::int64_t n, T factor) {
 template <Floating T>
 Tensor<T> cross_entropy_backward(const Tensor<T>& x, const Tensor<T>& g, const IndexTensor& labels,
                                  const Tensor<T>& shift, const Tensor<T>& log_sum, T factor) {
-  const Tensor<T> out = cpu::cross_entropy_backward(x, labels.data(), shift.data(), log_sum.data(), g.data(),
-                                                     g.dim() == 0 ? 0 : 1, factor);
+  const Tensor<T> out = backend::cross_entropy_backward(x, labels, shift, log_sum, g, g.dim() == 0 ? 0 : 1, factor);
   return record("cross_entropy_backward", out, {x, g}, [labels, factor](const Tensor<T>& u, BackwardContext<T>& c) {
     const auto& x = c.input(0);
     const auto& g = c.input(1);
@@ -80,7 +79,7 @@ Tensor<T> cross_entropy_backward(const Tensor<T>& x, const Tensor<T>& g, const I
     // In x: the scale times softmax's vjp. In g: Σ_c u * (p - onehot), per sample.
     if (c.wants(0)) c.set(0, mul(per_sample(g, n, factor), softmax_backward(u, p, 1)));
     if (c.wants(1)) {
-      const Tensor<T> onehot = cpu::index_mask<T>(reshape(labels, {n, 1}), x.shape(), 1);
+      const Tensor<T> onehot = backend::index_mask<T>(reshape(labels, {n, 1}), x.shape(), 1);
       c.set(1, sum_to(mul(sum(mul(u, sub(p, onehot)), {1}), factor), g.shape()));
     }
   });
@@ -88,15 +87,15 @@ Tensor<T> cross_entropy_backward(const Tensor<T>& x, const Tensor<T>& g, const I
 
 /// A loss that is f(input, target) element-wise, reduced. `rule(g_scaled, ctx)` sets the input
 /// gradients from the output gradient already scaled for the reduction (1/numel for mean, ...).
-template <Floating T, class Pointwise, class Rule>
+template <backend::PointwiseLoss Kind, Floating T, class Rule>
 Tensor<T> pointwise_loss(const char* op, const Tensor<T>& input, const Tensor<T>& target, Reduction reduction,
-                         Pointwise&& f, Rule rule) {
+                         Rule rule) {
   check(input.shape() == target.shape(), op, "input of shape ", input.shape(), " and target of shape ",
         target.shape(), " must have the same shape");
   Tensor<T> out;
   T factor = 1;
   if (reduction == Reduction::None) {
-    out = cpu::map_binary(input, target, input.shape(), f);
+    out = backend::pointwise_loss<Kind>(op, input, target);
   } else {
     std::int64_t count = 1;
     if (reduction == Reduction::Mean) count = input.numel();
@@ -105,7 +104,7 @@ Tensor<T> pointwise_loss(const char* op, const Tensor<T>& input, const Tensor<T>
       count = input.shape()[0];
     }
     check(count > 0, op, "mean over an empty input of shape ", input.shape());
-    out = scalar_tensor<T>(cpu::sum_binary(input, target, f) / static_cast<T>(count));
+    out = scalar_tensor<T>(backend::pointwise_loss_sum<Kind>(op, input, target) / static_cast<T>(count));
     factor = T(1) / static_cast<T>(count);
   }
   return record(op, std::move(out), {input, target}, [factor, rule](const Tensor<T>& g, BackwardContext<T>& c) {
@@ -122,7 +121,7 @@ Tensor<T> cross_entropy(const Tensor<T>& logits, const IndexTensor& labels, Redu
   detail::check_class_labels("cross_entropy", logits, labels, reduction);
   const std::int64_t n = logits.shape()[0];
   auto rows = Tensor<T>::empty(Shape{n}), shift = Tensor<T>::empty(Shape{n}), log_sum = Tensor<T>::empty(Shape{n});
-  cpu::cross_entropy_rows(logits, labels.data(), rows.fresh_data(), shift.fresh_data(), log_sum.fresh_data());
+  backend::cross_entropy_rows(logits, labels, rows, shift, log_sum);
   const T factor = reduction == Reduction::Mean ? T(1) / static_cast<T>(n) : T(1);
   return record("cross_entropy", detail::reduce_samples(rows, reduction), {logits},
                 [labels, version = labels.version(), shift, log_sum, factor](const Tensor<T>& g, BackwardContext<T>& c) {
@@ -153,13 +152,13 @@ Tensor<T> nll_loss(const Tensor<T>& logp, const IndexTensor& labels, Reduction r
   detail::check_class_labels("nll_loss", logp, labels, reduction);
   const std::int64_t n = logp.shape()[0];
   auto rows = Tensor<T>::empty(Shape{n});
-  cpu::nll_rows(logp, labels.data(), rows.fresh_data());
+  backend::nll_rows(logp, labels, rows);
   const T factor = reduction == Reduction::Mean ? T(1) / static_cast<T>(n) : T(1);
   return record("nll_loss", detail::reduce_samples(rows, reduction), {logp},
                 [labels, version = labels.version(), factor](const Tensor<T>& g, BackwardContext<T>& c) {
                   detail::check_labels_unchanged("nll_loss", labels, version);
                   const Shape& shape = c.input(0).shape();
-                  const Tensor<T> onehot = cpu::index_mask<T>(reshape(labels, {shape[0], 1}), shape, 1);
+                  const Tensor<T> onehot = backend::index_mask<T>(reshape(labels, {shape[0], 1}), shape, 1);
                   c.set(0, mul(detail::per_sample(g, shape[0], -factor), onehot));
                 });
 }
@@ -168,8 +167,8 @@ Tensor<T> nll_loss(const Tensor<T>& logp, const IndexTensor& labels, Reduction r
 template <Floating T>
 Tensor<T> mse_loss(const Tensor<T>& input, const Tensor<T>& target, Reduction reduction = Reduction::Mean) {
   detail::check_no_batchmean("mse_loss", reduction);
-  return detail::pointwise_loss(
-      "mse_loss", input, target, reduction, [](const auto& x, const auto& y) { return (x - y).square(); },
+  return detail::pointwise_loss<backend::PointwiseLoss::mse>(
+      "mse_loss", input, target, reduction,
       [](const Tensor<T>& g, BackwardContext<T>& c) {
         const Tensor<T> d = mul(mul(sub(c.input(0), c.input(1)), T(2)), g);
         if (c.wants(0)) c.set(0, d);
@@ -181,12 +180,11 @@ Tensor<T> mse_loss(const Tensor<T>& input, const Tensor<T>& target, Reduction re
 template <Floating T>
 Tensor<T> l1_loss(const Tensor<T>& input, const Tensor<T>& target, Reduction reduction = Reduction::Mean) {
   detail::check_no_batchmean("l1_loss", reduction);
-  return detail::pointwise_loss(
-      "l1_loss", input, target, reduction, [](const auto& x, const auto& y) { return (x - y).abs(); },
+  return detail::pointwise_loss<backend::PointwiseLoss::l1>(
+      "l1_loss", input, target, reduction,
       [](const Tensor<T>& g, BackwardContext<T>& c) {
         const Tensor<T>& x = c.input(0);
-        const Tensor<T> sign = cpu::map_binary(x.detach(), c.input(1).detach(), x.shape(),
-                                               [](const auto& a, const auto& b) { return (a - b).sign(); });
+        const Tensor<T> sign = backend::sign_of_difference(x.detach(), c.input(1).detach(), x.shape());
         const Tensor<T> d = mul(sign, g);
         if (c.wants(0)) c.set(0, d);
         if (c.wants(1)) c.set(1, neg(d));
@@ -199,9 +197,8 @@ Tensor<T> l1_loss(const Tensor<T>& input, const Tensor<T>& target, Reduction red
 /// the KL divergence per sample. Where target is 0, its gradient is taken as 0.
 template <Floating T>
 Tensor<T> kl_div(const Tensor<T>& input, const Tensor<T>& target, Reduction reduction = Reduction::Mean) {
-  return detail::pointwise_loss(
+  return detail::pointwise_loss<backend::PointwiseLoss::kl_div>(
       "kl_div", input, target, reduction,
-      [](const auto& x, const auto& t) { return (t == T(0)).select(T(0), t * (t.log() - x)); },
       [](const Tensor<T>& g, BackwardContext<T>& c) {
         const Tensor<T>& x = c.input(0);
         const Tensor<T>& t = c.input(1);
@@ -220,9 +217,8 @@ template <Floating T>
 Tensor<T> binary_cross_entropy_with_logits(const Tensor<T>& logits, const Tensor<T>& targets,
                                            Reduction reduction = Reduction::Mean) {
   detail::check_no_batchmean("binary_cross_entropy_with_logits", reduction);
-  return detail::pointwise_loss(
+  return detail::pointwise_loss<backend::PointwiseLoss::bce_with_logits>(
       "binary_cross_entropy_with_logits", logits, targets, reduction,
-      [](const auto& x, const auto& y) { return x.max(T(0)) - x * y + (-x.abs()).exp().log1p(); },
       [](const Tensor<T>& g, BackwardContext<T>& c) {
         const Tensor<T>& x = c.input(0);
         if (c.wants(0)) c.set(0, mul(sub(sigmoid(x), c.input(1)), g));

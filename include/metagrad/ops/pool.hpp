@@ -9,7 +9,7 @@
 #include <optional>
 #include <utility>
 
-#include "metagrad/backend/cpu/pool.hpp"
+#include "metagrad/backend/pool.hpp"
 #include "metagrad/ops/conv.hpp"  // Size2d
 
 namespace metagrad {
@@ -17,7 +17,7 @@ namespace metagrad {
 namespace detail {
 /// Both axes' windows of one pooling and the names its two ops are recorded under.
 struct PoolWindows {
-  cpu::PoolAxis h, w;
+  backend::PoolAxis h, w;
   const char* name;          // the forward op
   const char* adjoint_name;  // its adjoint
 };
@@ -47,8 +47,8 @@ inline PoolWindows sliding_windows(const Shape& x, Size2d kernel, Size2d stride,
   const std::int64_t h = x[x.rank() - 2], w = x[x.rank() - 1];
   check(kernel.h <= h + 2 * padding.h && kernel.w <= w + 2 * padding.w, op, "kernel ", kernel,
         " is larger than the padded input of shape ", x, " (padding ", padding, ")");
-  return {cpu::sliding_axis(h, kernel.h, stride.h, padding.h, count_padding),
-          cpu::sliding_axis(w, kernel.w, stride.w, padding.w, count_padding), op, adjoint_name};
+  return {backend::sliding_axis(h, kernel.h, stride.h, padding.h, count_padding),
+          backend::sliding_axis(w, kernel.w, stride.w, padding.w, count_padding), op, adjoint_name};
 }
 
 template <Floating T>
@@ -58,7 +58,7 @@ Tensor<T> window_mean_adjoint(const Tensor<T>& g, const PoolWindowsPtr& win);
 template <Floating T>
 Tensor<T> window_mean(const Tensor<T>& x, const PoolWindowsPtr& win) {
   auto y = Tensor<T>::empty(with_plane(x.shape(), win->h.out(), win->w.out()));
-  cpu::window_mean(x.data(), win->h, win->w, plane_count(x.shape()), y.fresh_data());
+  backend::window_mean(x, win->h, win->w, plane_count(x.shape()), y);
   return record(win->name, std::move(y), {x},
                 [win](const Tensor<T>& g, BackwardContext<T>& c) { c.set(0, window_mean_adjoint(g, win)); });
 }
@@ -67,7 +67,7 @@ Tensor<T> window_mean(const Tensor<T>& x, const PoolWindowsPtr& win) {
 template <Floating T>
 Tensor<T> window_mean_adjoint(const Tensor<T>& g, const PoolWindowsPtr& win) {
   auto dx = Tensor<T>::empty(with_plane(g.shape(), win->h.in, win->w.in));
-  cpu::window_mean_adjoint(g.data(), win->h, win->w, plane_count(g.shape()), dx.fresh_data());
+  backend::window_mean_adjoint(g, win->h, win->w, plane_count(g.shape()), dx);
   return record(win->adjoint_name, std::move(dx), {g},
                 [win](const Tensor<T>& u, BackwardContext<T>& c) { c.set(0, window_mean(u, win)); });
 }
@@ -81,8 +81,8 @@ template <Floating T>
 Tensor<T> pool_scatter(const Tensor<T>& g, const IndexTensor& indices, const Shape& input_shape) {
   auto dx = Tensor<T>::empty(input_shape);
   const std::int64_t out_plane = g.size(-2) * g.size(-1);
-  cpu::plane_scatter_add(g.data(), indices.data(), plane_count(input_shape), out_plane,
-                         input_shape[input_shape.rank() - 2] * input_shape[input_shape.rank() - 1], dx.fresh_data());
+  backend::plane_scatter_add(g, indices, plane_count(input_shape), out_plane,
+                             input_shape[input_shape.rank() - 2] * input_shape[input_shape.rank() - 1], dx);
   return record("pool_scatter", std::move(dx), {g}, [indices](const Tensor<T>& u, BackwardContext<T>& c) {
     c.set(0, pool_gather(u, indices));
   });
@@ -93,7 +93,7 @@ template <Floating T>
 Tensor<T> pool_gather(const Tensor<T>& x, const IndexTensor& indices) {
   auto y = Tensor<T>::empty(with_plane(x.shape(), indices.size(-2), indices.size(-1)));
   const std::int64_t out_plane = indices.size(-2) * indices.size(-1);
-  cpu::plane_gather(x.data(), indices.data(), plane_count(x.shape()), out_plane, x.size(-2) * x.size(-1), y.fresh_data());
+  backend::plane_gather(x, indices, plane_count(x.shape()), out_plane, x.size(-2) * x.size(-1), y);
   return record("pool_gather", std::move(y), {x}, [indices](const Tensor<T>& u, BackwardContext<T>& c) {
     c.set(0, pool_scatter(u, indices, c.input(0).shape()));
   });
@@ -110,7 +110,7 @@ std::pair<Tensor<T>, IndexTensor> max_pool2d_with_indices(const Tensor<T>& x, Si
   const Shape out = detail::with_plane(x.shape(), win.h.out(), win.w.out());
   auto y = Tensor<T>::empty(out);
   auto indices = IndexTensor::empty(out);
-  cpu::window_max(x.data(), win.h, win.w, detail::plane_count(x.shape()), y.fresh_data(), indices.fresh_data());
+  backend::window_max(x, win.h, win.w, detail::plane_count(x.shape()), y, indices);
   y = record("max_pool2d", std::move(y), {x}, [indices](const Tensor<T>& g, BackwardContext<T>& c) {
     c.set(0, detail::pool_scatter(g, indices, c.input(0).shape()));
   });
@@ -142,7 +142,7 @@ Tensor<T> adaptive_avg_pool2d(const Tensor<T>& x, Size2d output_size) {
   const std::int64_t h = x.size(-2), w = x.size(-1);
   check(h >= 1 && w >= 1, op, "input ", x.shape(), " has an empty plane");
   auto win = std::make_shared<const detail::PoolWindows>(detail::PoolWindows{
-      cpu::adaptive_axis(h, output_size.h), cpu::adaptive_axis(w, output_size.w), op, "adaptive_avg_pool2d_adjoint"});
+      backend::adaptive_axis(h, output_size.h), backend::adaptive_axis(w, output_size.w), op, "adaptive_avg_pool2d_adjoint"});
   return detail::window_mean(x, win);
 }
 

@@ -9,7 +9,11 @@
 #include <cmath>
 #include <vector>
 
-#include "metagrad/backend/cpu/softmax.hpp"
+#include "metagrad/backend/binary.hpp"
+#include "metagrad/backend/compare.hpp"
+#include "metagrad/backend/reduce.hpp"
+#include "metagrad/backend/softmax.hpp"
+#include "metagrad/backend/unary.hpp"
 #include "metagrad/ops/arithmetic.hpp"
 #include "metagrad/ops/unary.hpp"
 
@@ -78,7 +82,7 @@ Tensor<T> reduce_runs(const Tensor<T>& x, const std::vector<int>& dims, First&& 
 
 template <Floating T>
 Tensor<T> sum_runs(const Tensor<T>& x, const std::vector<int>& dims) {
-  auto add_up = [](const Tensor<T>& t, int d) { return cpu::sum_dim(t, d, true); };
+  auto add_up = [](const Tensor<T>& t, int d) { return backend::sum_dim(t, d, true); };
   return reduce_runs(x, dims, add_up, add_up);
 }
 
@@ -92,8 +96,8 @@ Tensor<T> finish_reduction(const Tensor<T>& r, const Shape& in, const std::vecto
 /// still differentiable in t (the mask is a constant).
 template <Floating T>
 std::pair<Tensor<T>, Tensor<T>> nonzero_and_safe(const Tensor<T>& t) {
-  Tensor<T> nonzero = cpu::map_unary(t.detach(), [](const auto& a) { return (a != T(0)).template cast<T>(); });
-  Tensor<T> fill = cpu::map_unary(nonzero, [](const auto& a) { return T(1) - a; });
+  Tensor<T> nonzero = backend::compare<backend::Compare::ne>(t.detach(), T(0));
+  Tensor<T> fill = backend::rsub_scalar(nonzero, T(1));
   return {nonzero, add(t, fill)};
 }
 
@@ -151,9 +155,9 @@ VarForward<T> var_forward(const Tensor<T>& x, std::vector<std::int64_t> dims, st
         " elements per output (input shape ", x.shape(), ")");
   f.denom = static_cast<T>(count - correction);
   // Two passes (mean, then squared deviations) for accuracy when the mean is large.
-  const Tensor<T> avg = cpu::map_unary(sum_runs(x, f.dims), [count](const auto& a) { return a / T(count); });
-  const Tensor<T> squares = cpu::map_binary(x, avg, x.shape(), [](const auto& a, const auto& b) { return (a - b).square(); });
-  f.value = cpu::map_unary(sum_runs(squares, f.dims), [denom = f.denom](const auto& a) { return a / denom; });
+  const Tensor<T> avg = backend::div_scalar(sum_runs(x, f.dims), T(count));
+  const Tensor<T> squares = backend::squared_difference(x, avg, x.shape());
+  f.value = backend::div_scalar(sum_runs(squares, f.dims), f.denom);
   return f;
 }
 }  // namespace detail
@@ -180,7 +184,7 @@ Tensor<T> var(const Tensor<T>& x, std::vector<std::int64_t> dims = {}, bool unbi
 template <Floating T>
 Tensor<T> stddev(const Tensor<T>& x, std::vector<std::int64_t> dims, Correction correction, bool keepdim = false) {
   auto f = detail::var_forward(x, dims, correction.value, "stddev");
-  const Tensor<T> out = detail::finish_reduction(cpu::map_unary(f.value, [](const auto& a) { return a.sqrt(); }),
+  const Tensor<T> out = detail::finish_reduction(backend::sqrt(f.value),
                                                  x.shape(), f.dims, keepdim);
   return record("stddev", out, {x},
                 [dims = std::move(dims), kept = f.kept, denom = f.denom](const Tensor<T>& g, BackwardContext<T>& c) {
@@ -207,14 +211,14 @@ template <bool IsMax, Floating T>
 ValuesAndIndices<T> extreme_along(const Tensor<T>& x, std::int64_t dim, bool keepdim, const char* op) {
   const int d = normalize_dim(dim, x.dim(), op);
   check(x.dim() == 0 || x.shape()[d] > 0, op, "cannot reduce over dim ", dim, " of extent 0 in shape ", x.shape());
-  const Shape kept = x.dim() == 0 ? Shape{} : cpu::reduced_shape(x.shape(), d, true);
+  const Shape kept = x.dim() == 0 ? Shape{} : backend::reduced_shape(x.shape(), d, true);
   auto values = Tensor<T>::empty(kept);
   auto indices = IndexTensor::empty(kept);
-  cpu::extreme_dim<IsMax>(x, d, values.fresh_data(), indices.fresh_data());
-  const Shape shape = x.dim() == 0 || keepdim ? kept : cpu::reduced_shape(x.shape(), d, false);
+  backend::extreme_dim<IsMax>(x, d, values, indices);
+  const Shape shape = x.dim() == 0 || keepdim ? kept : backend::reduced_shape(x.shape(), d, false);
   Tensor<T> out = record(op, view_as_shape(values, shape), {x},
                          [indices, d, kept](const Tensor<T>& g, BackwardContext<T>& c) {
-                           c.set(0, mul(reshape(g, kept), cpu::index_mask<T>(indices, c.input(0).shape(), d)));
+                           c.set(0, mul(reshape(g, kept), backend::index_mask<T>(indices, c.input(0).shape(), d)));
                          });
   return {out, view_as_shape(indices, shape)};
 }
@@ -225,8 +229,8 @@ Tensor<T> extreme_over(const Tensor<T>& x, std::vector<std::int64_t> dims, bool 
   for (int d : ds)
     check(x.shape()[d] > 0, op, "cannot reduce over dim ", d, " of extent 0 in shape ", x.shape());
   auto extreme = [](const Tensor<T>& t, int d) {
-    auto out = Tensor<T>::empty(cpu::reduced_shape(t.shape(), d, true));
-    cpu::extreme_dim<IsMax>(t, d, out.fresh_data(), static_cast<std::int64_t*>(nullptr));
+    auto out = Tensor<T>::empty(backend::reduced_shape(t.shape(), d, true));
+    backend::extreme_dim<IsMax>(t, d, out);
     return out;
   };
   const Tensor<T> r = reduce_runs(x, ds, extreme, extreme);
@@ -235,11 +239,10 @@ Tensor<T> extreme_over(const Tensor<T>& x, std::vector<std::int64_t> dims, bool 
                 [ds, kept](const Tensor<T>& g, BackwardContext<T>& c) {
                   // Ties share the gradient equally: weight = [x == extreme] / (number of ties).
                   const Tensor<T> x = c.input(0).detach();
-                  const Tensor<T> hit = cpu::map_binary(x, view_as_shape(c.output().detach(), kept), x.shape(),
-                                                        [](const auto& a, const auto& b) { return (a == b).template cast<T>(); });
+                  const Tensor<T> hit =
+                      backend::compare<backend::Compare::eq>(x, view_as_shape(c.output().detach(), kept), x.shape());
                   const Tensor<T> ties = sum_runs(hit, ds);
-                  const Tensor<T> weight =
-                      cpu::map_binary(hit, ties, x.shape(), [](const auto& a, const auto& b) { return a / b; });
+                  const Tensor<T> weight = backend::div(hit, ties, x.shape());
                   c.set(0, mul(reshape(g, kept), weight));
                 });
 }
@@ -299,7 +302,7 @@ template <Floating T>
 Tensor<T> logsumexp(const Tensor<T>& x, std::vector<std::int64_t> dims = {}, bool keepdim = false) {
   const auto ds = detail::reduction_dims(dims, x.dim(), "logsumexp");
   const Shape kept = detail::keepdim_shape(x.shape(), ds);
-  auto lse = [](const Tensor<T>& t, int d) { return cpu::logsumexp_dim(t, d, true); };
+  auto lse = [](const Tensor<T>& t, int d) { return backend::logsumexp_dim(t, d, true); };
   const Tensor<T> r = detail::reduce_runs(x, ds, lse, lse);
   return record("logsumexp", detail::finish_reduction(r, x.shape(), ds, keepdim), {x},
                 [kept](const Tensor<T>& g, BackwardContext<T>& c) {
@@ -315,18 +318,18 @@ Tensor<T> norm(const Tensor<T>& x, double p = 2, std::vector<std::int64_t> dims 
   check(p == 1 || p == 2, "norm", "p = ", p, " is not supported (only 1 and 2), for input of shape ", x.shape());
   const auto ds = detail::reduction_dims(dims, x.dim(), "norm");
   const Shape kept = detail::keepdim_shape(x.shape(), ds);
-  auto add_up = [](const Tensor<T>& t, int d) { return cpu::sum_dim(t, d, true); };
+  auto add_up = [](const Tensor<T>& t, int d) { return backend::sum_dim(t, d, true); };
   if (p == 1) {
-    auto abs_sum = [](const Tensor<T>& t, int d) { return cpu::abs_sum_dim(t, d, true); };
+    auto abs_sum = [](const Tensor<T>& t, int d) { return backend::abs_sum_dim(t, d, true); };
     const Tensor<T> r = detail::reduce_runs(x, ds, abs_sum, add_up);
     return record("norm_l1", detail::finish_reduction(r, x.shape(), ds, keepdim), {x},
                   [kept](const Tensor<T>& g, BackwardContext<T>& c) {
-                    const Tensor<T> sign = cpu::map_unary(c.input(0).detach(), [](const auto& a) { return a.sign(); });
+                    const Tensor<T> sign = backend::abs_grad(c.input(0).detach());
                     c.set(0, mul(reshape(g, kept), sign));
                   });
   }
-  auto squares = [](const Tensor<T>& t, int d) { return cpu::squared_norm_dim(t, d, true); };
-  const Tensor<T> r = cpu::map_unary(detail::reduce_runs(x, ds, squares, add_up), [](const auto& a) { return a.sqrt(); });
+  auto squares = [](const Tensor<T>& t, int d) { return backend::squared_norm_dim(t, d, true); };
+  const Tensor<T> r = backend::sqrt(detail::reduce_runs(x, ds, squares, add_up));
   return record("norm_l2", detail::finish_reduction(r, x.shape(), ds, keepdim), {x},
                 [kept](const Tensor<T>& g, BackwardContext<T>& c) {
                   const auto [nonzero, safe] = detail::nonzero_and_safe(reshape(c.output(), kept));

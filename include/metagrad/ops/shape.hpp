@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Ops that rearrange elements: permute/transpose/t, slice/narrow/select, concat/stack and their
 // inverses split/chunk/unbind, flip, repeat, expand, clone. Tensors are contiguous, so each makes
-// a copy (backend/cpu/copy.hpp). Every op also works on index tensors, without a graph. Backward
+// a copy (backend/copy.hpp). Every op also works on index tensors, without a graph. Backward
 // rules pair them up: permute <-> the inverse permute, slice <-> slice_backward (zero padding,
 // itself an op whose backward is slice), concat <-> slices, stack <-> select.
 #pragma once
@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "metagrad/autograd/node.hpp"
-#include "metagrad/backend/cpu/copy.hpp"
+#include "metagrad/backend/copy.hpp"
 #include "metagrad/ops/broadcast.hpp"
 #include "metagrad/ops/view.hpp"
 
@@ -59,7 +59,7 @@ inline SliceRange slice_range(std::int64_t extent, std::int64_t start, std::int6
 template <Element T>
 Tensor<T> slice_range_copy(const Tensor<T>& x, int d, SliceRange r) {
   auto out = Tensor<T>::empty(with_extent(x.shape(), d, r.length));
-  cpu::slice_copy(x.data(), out.fresh_data(), cpu::dim_view(x.shape(), d), r.start, r.step, r.length);
+  backend::slice_copy(x, d, r.start, r.step, r.length, out);
   return out;
 }
 
@@ -97,7 +97,7 @@ Tensor<T> permute(const Tensor<T>& x, const std::vector<std::int64_t>& dims) {
     inverse[static_cast<std::size_t>(perm[static_cast<std::size_t>(i)])] = i;
   }
   auto out = Tensor<T>::empty(out_shape);
-  cpu::permute_copy(x.data(), out.fresh_data(), x.shape(), std::span<const int>(perm.data(), static_cast<std::size_t>(rank)));
+  backend::permute_copy(x, std::span<const int>(perm.data(), static_cast<std::size_t>(rank)), out);
   return detail::record_if_floating("permute", std::move(out), {x}, [inverse](const auto& g, auto& c) {
     c.set(0, permute(g, inverse));
   });
@@ -139,7 +139,7 @@ Tensor<T> slice_backward(const Tensor<T>& g, const Shape& shape, std::int64_t di
         len, " from start ", start, " with step ", step, " does not fit dim ", d, " of shape ", shape, " (gradient shape ",
         g.shape(), ")");
   auto out = Tensor<T>::empty(shape);
-  cpu::slice_pad(g.data(), out.fresh_data(), cpu::dim_view(shape, d), start, step, len);
+  backend::slice_pad(g, d, start, step, len, out);
   const std::int64_t end = len == 0 ? start : start + (len - 1) * step + 1;
   return detail::record_if_floating("slice_backward", std::move(out), {g}, [d, start, end, step](const auto& gg, auto& c) {
     c.set(0, slice(gg, d, start, end, step));
@@ -201,11 +201,7 @@ std::vector<std::int64_t> concat_offsets(const std::vector<Tensor<T>>& xs, int d
 template <Element T>
 Tensor<T> concat_copy(const std::vector<Tensor<T>>& xs, int d, const std::vector<std::int64_t>& offsets) {
   auto out = Tensor<T>::empty(with_extent(xs[0].shape(), d, offsets.back()));
-  const auto v = cpu::dim_view(out.shape(), d);
-  std::vector<const T*> pieces;
-  pieces.reserve(xs.size());
-  for (const auto& x : xs) pieces.push_back(x.data());
-  cpu::concat_copy<T>(pieces, offsets, out.fresh_data(), v.outer, v.inner);
+  backend::concat_copy(xs, d, offsets, out);
   return out;
 }
 }  // namespace detail
@@ -317,7 +313,7 @@ Tensor<T> flip(const Tensor<T>& x, const std::vector<std::int64_t>& dims) {
     flipped[static_cast<std::size_t>(d)] = true;
   }
   auto out = Tensor<T>::empty(x.shape());
-  cpu::flip_copy(x.data(), out.fresh_data(), x.shape(), flipped);
+  backend::flip_copy(x, flipped, out);
   return detail::record_if_floating("flip", std::move(out), {x}, [dims](const auto& g, auto& c) { c.set(0, flip(g, dims)); });
 }
 
@@ -344,7 +340,7 @@ Tensor<T> repeat(const Tensor<T>& x, const std::vector<std::int64_t>& reps) {
   }
   const Tensor<T> u = reshape(x, unit);
   if constexpr (Floating<T>) return reshape(broadcast_to(u, tiled), out);
-  else return reshape(cpu::broadcast_copy(u, tiled), out);
+  else return reshape(backend::broadcast_copy(u, tiled), out);
 }
 
 /// broadcast_to under torch's name; an extent of -1 keeps x's extent.
@@ -366,7 +362,7 @@ Tensor<T> expand(const Tensor<T>& x, const std::vector<std::int64_t>& sizes) {
 template <Element T>
 Tensor<T> clone(const Tensor<T>& x) {
   auto out = Tensor<T>::empty(x.shape());
-  cpu::detail::copy_runs(out.fresh_data(), 1, x.numel(), [&](std::int64_t) { return x.data(); });
+  backend::copy(x, out);
   return detail::record_if_floating("clone", std::move(out), {x}, [](const auto& g, auto& c) { c.set(0, g); });
 }
 

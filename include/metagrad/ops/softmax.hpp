@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: MIT
 // softmax and log_softmax along a dim. The forward passes are fused, stable kernels
-// (backend/cpu/softmax.hpp). Each backward pass is one fused kernel too, wrapped as an op of
+// (backend/softmax.hpp). Each backward pass is one fused kernel too, wrapped as an op of
 // (g, y) -- softmax_backward, log_softmax_backward -- whose own rule is written in ops, so the
 // first order costs one pass over the data and every higher order still works.
 #pragma once
-#include "metagrad/backend/cpu/softmax.hpp"
+#include "metagrad/backend/softmax.hpp"
 #include "metagrad/ops/reduction.hpp"
 #include "metagrad/ops/unary.hpp"
 
@@ -23,7 +23,7 @@ int check_backward_args(const Tensor<T>& g, const Tensor<T>& y, int dim, const c
 template <Floating T>
 Tensor<T> softmax_backward(const Tensor<T>& g, const Tensor<T>& y, int dim) {
   dim = check_backward_args(g, y, dim, "softmax_backward");
-  return record("softmax_backward", cpu::softmax_backward_dim(g, y, dim), {g, y},
+  return record("softmax_backward", backend::softmax_backward(g, y, dim), {g, y},
                 [dim](const Tensor<T>& u, BackwardContext<T>& c) {
                   const auto& g = c.input(0);
                   const auto& y = c.input(1);
@@ -39,7 +39,7 @@ Tensor<T> softmax_backward(const Tensor<T>& g, const Tensor<T>& y, int dim) {
 template <Floating T>
 Tensor<T> log_softmax_backward(const Tensor<T>& g, const Tensor<T>& y, int dim) {
   dim = check_backward_args(g, y, dim, "log_softmax_backward");
-  return record("log_softmax_backward", cpu::log_softmax_backward_dim(g, y, dim), {g, y},
+  return record("log_softmax_backward", backend::log_softmax_backward(g, y, dim), {g, y},
                 [dim](const Tensor<T>& u, BackwardContext<T>& c) {
                   const Tensor<T> p = exp(c.input(1));
                   // In g: u - Σ u*p; in y: -u * p * Σ g.
@@ -54,7 +54,7 @@ Tensor<T> log_softmax_backward(const Tensor<T>& g, const Tensor<T>& y, int dim) 
 template <Floating T>
 Tensor<T> softmax(const Tensor<T>& x, std::int64_t dim) {
   const int d = normalize_dim(dim, x.dim(), "softmax");
-  return record("softmax", cpu::softmax_dim<cpu::SoftmaxKind::softmax>(x, d), {x},
+  return record("softmax", backend::softmax(x, d), {x},
                 [d](const Tensor<T>& g, BackwardContext<T>& c) { c.set(0, detail::softmax_backward(g, c.output(), d)); });
 }
 
@@ -62,7 +62,7 @@ Tensor<T> softmax(const Tensor<T>& x, std::int64_t dim) {
 template <Floating T>
 Tensor<T> log_softmax(const Tensor<T>& x, std::int64_t dim) {
   const int d = normalize_dim(dim, x.dim(), "log_softmax");
-  return record("log_softmax", cpu::softmax_dim<cpu::SoftmaxKind::log_softmax>(x, d), {x},
+  return record("log_softmax", backend::log_softmax(x, d), {x},
                 [d](const Tensor<T>& g, BackwardContext<T>& c) {
                   c.set(0, detail::log_softmax_backward(g, c.output(), d));
                 });

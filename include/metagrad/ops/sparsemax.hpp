@@ -5,7 +5,7 @@
 // s is piecewise constant in the input, hence the rule (linear in g, written in ops with s held
 // constant) also gives every higher derivative: zero away from the support's boundaries.
 #pragma once
-#include "metagrad/backend/cpu/sparsemax.hpp"
+#include "metagrad/backend/sparsemax.hpp"
 #include "metagrad/ops/arithmetic.hpp"
 #include "metagrad/ops/compare.hpp"
 #include "metagrad/ops/reduction.hpp"
@@ -28,7 +28,7 @@ Tensor<T> sparsemax(const Tensor<T>& x, std::int64_t dim) {
   const int d = normalize_dim(dim, x.dim(), "sparsemax");
   check(x.size(d) > 0, "sparsemax", "dim ", d, " of ", x.shape(), " is empty");
   auto out = Tensor<T>::empty(x.shape());
-  cpu::sparsemax_dim(x.data(), out.fresh_data(), cpu::reduce_view(x.shape(), d));
+  backend::sparsemax(x, d, out);
   return record("sparsemax", std::move(out), {x}, [d](const Tensor<T>& g, BackwardContext<T>& c) {
     c.set(0, detail::sparsemax_vjp(g, gt(c.output().detach(), T(0)), d));
   });

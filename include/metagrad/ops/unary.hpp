@@ -14,6 +14,9 @@
 #include <optional>
 #include <type_traits>
 
+#include "metagrad/backend/binary.hpp"
+#include "metagrad/backend/compare.hpp"
+#include "metagrad/backend/unary.hpp"
 #include "metagrad/core/creation.hpp"
 #include "metagrad/ops/arithmetic.hpp"
 #include "metagrad/ops/compare.hpp"
@@ -27,11 +30,6 @@ template <Floating T>
 void check_same_shape(const Tensor<T>& g, const Tensor<T>& x, const char* op) {
   check(g.shape() == x.shape(), op, "the gradient of shape ", g.shape(), " does not match the input of shape ", x.shape());
 }
-/// A constant mask over x: `f(x)` evaluated without recording.
-template <Floating T, class F>
-Tensor<T> mask_of(const Tensor<T>& x, F&& f) {
-  return cpu::map_unary(x, std::forward<F>(f));
-}
 inline constexpr double kInvSqrt2Pi = 0.5 * std::numbers::inv_sqrtpi * std::numbers::sqrt2;  // 1/sqrt(2π)
 }  // namespace detail
 
@@ -41,9 +39,7 @@ inline constexpr double kInvSqrt2Pi = 0.5 * std::numbers::inv_sqrtpi * std::numb
 template <Floating T>
 Tensor<T> relu_backward(const Tensor<T>& g, const Tensor<T>& x) {
   detail::check_same_shape(g, x, "relu_backward");
-  auto out = cpu::map_binary_same_shape(g, x, [](const auto& gv, const auto& xv) {
-    return cpu::select(cpu::compare<cpu::Compare::gt>(xv, T(0)), gv, T(0));
-  });
+  auto out = backend::relu_backward(g, x);
   return record("relu_backward", std::move(out), {g, x}, [](const Tensor<T>& u, BackwardContext<T>& c) {
     // Linear in g. The x-derivative is zero almost everywhere; it is left unset rather than a
     // tensor of zeros, so the engine does not walk a zero gradient back through x's graph.
@@ -55,7 +51,7 @@ Tensor<T> relu_backward(const Tensor<T>& g, const Tensor<T>& x) {
 template <Floating T>
 Tensor<T> tanh_backward(const Tensor<T>& g, const Tensor<T>& y) {
   detail::check_same_shape(g, y, "tanh_backward");
-  auto out = cpu::map_binary_same_shape(g, y, [](const auto& gv, const auto& yv) { return gv * (T(1) - yv * yv); });
+  auto out = backend::tanh_backward(g, y);
   return record("tanh_backward", std::move(out), {g, y}, [](const Tensor<T>& u, BackwardContext<T>& c) {
     const auto &g = c.input(0), &y = c.input(1);
     if (c.wants(0)) c.set(0, tanh_backward(u, y));
@@ -67,7 +63,7 @@ Tensor<T> tanh_backward(const Tensor<T>& g, const Tensor<T>& y) {
 template <Floating T>
 Tensor<T> sigmoid_backward(const Tensor<T>& g, const Tensor<T>& y) {
   detail::check_same_shape(g, y, "sigmoid_backward");
-  auto out = cpu::map_binary_same_shape(g, y, [](const auto& gv, const auto& yv) { return gv * (yv * (T(1) - yv)); });
+  auto out = backend::sigmoid_backward(g, y);
   return record("sigmoid_backward", std::move(out), {g, y}, [](const Tensor<T>& u, BackwardContext<T>& c) {
     const auto &g = c.input(0), &y = c.input(1);
     if (c.wants(0)) c.set(0, sigmoid_backward(u, y));
@@ -83,19 +79,14 @@ template <Floating T>
 Tensor<T> softplus_backward(const Tensor<T>& g, const Tensor<T>& x, std::type_identity_t<T> beta,
                             std::type_identity_t<T> threshold) {
   detail::check_same_shape(g, x, "softplus_backward");
-  auto out = cpu::map_binary_same_shape(g, x, [beta, threshold](const auto& gv, const auto& xv) {
-    const auto z = xv * beta;
-    return cpu::select(cpu::compare<cpu::Compare::gt>(z, threshold), gv, gv / (T(1) + (-z).exp()));
-  });
+  auto out = backend::softplus_backward(g, x, T(beta), T(threshold));
   return record("softplus_backward", std::move(out), {g, x},
                 [beta, threshold](const Tensor<T>& u, BackwardContext<T>& c) {
                   const auto &g = c.input(0), &x = c.input(1);
                   if (c.wants(0)) c.set(0, softplus_backward(u, x, T(beta), T(threshold)));
                   if (c.wants(1)) {
                     // d/dx sigmoid(beta x) = beta s (1 - s), and 0 on the linear part.
-                    const auto beta_below = detail::mask_of(x, [beta, threshold](const auto& a) {
-                      return cpu::select(cpu::compare<cpu::Compare::gt>(a * beta, threshold), T(0), beta);
-                    });
+                    const auto beta_below = backend::softplus_beta_below(x, T(beta), T(threshold));
                     c.set(1, sigmoid_backward(mul(mul(u, g), beta_below), sigmoid(mul(x, T(beta)))));
                   }
                 });
@@ -109,32 +100,32 @@ Tensor<T> gelu_backward(const Tensor<T>& g, const Tensor<T>& x, GeluApproximate 
 
 template <Floating T>
 Tensor<T> exp(const Tensor<T>& x) {
-  return record("exp", cpu::map_unary(x, [](const auto& a) { return cpu::exp0(a); }), {x},
+  return record("exp", backend::exp(x), {x},
                 [](const Tensor<T>& g, BackwardContext<T>& c) { c.set(0, mul(g, c.output())); });
 }
 
 template <Floating T>
 Tensor<T> log(const Tensor<T>& x) {
-  return record("log", cpu::map_unary(x, [](const auto& a) { return a.log(); }), {x},
+  return record("log", backend::log(x), {x},
                 [](const Tensor<T>& g, BackwardContext<T>& c) { c.set(0, div(g, c.input(0))); });
 }
 
 /// log(1 + x), accurate for small x.
 template <Floating T>
 Tensor<T> log1p(const Tensor<T>& x) {
-  return record("log1p", cpu::map_unary(x, [](const auto& a) { return a.log1p(); }), {x},
+  return record("log1p", backend::log1p(x), {x},
                 [](const Tensor<T>& g, BackwardContext<T>& c) { c.set(0, div(g, add(c.input(0), T(1)))); });
 }
 
 template <Floating T>
 Tensor<T> square(const Tensor<T>& x) {
-  return record("square", cpu::map_unary(x, [](const auto& a) { return a.square(); }), {x},
+  return record("square", backend::square(x), {x},
                 [](const Tensor<T>& g, BackwardContext<T>& c) { c.set(0, mul(mul(g, c.input(0)), T(2))); });
 }
 
 template <Floating T>
 Tensor<T> sqrt(const Tensor<T>& x) {
-  return record("sqrt", cpu::map_unary(x, [](const auto& a) { return a.sqrt(); }), {x},
+  return record("sqrt", backend::sqrt(x), {x},
                 [](const Tensor<T>& g, BackwardContext<T>& c) { c.set(0, div(mul(g, T(0.5)), c.output())); });
 }
 
@@ -145,7 +136,7 @@ Tensor<T> pow(const Tensor<T>& x, std::type_identity_t<T> p);
 /// rather than with the rsqrt instruction's Newton refinement.
 template <Floating T>
 Tensor<T> rsqrt(const Tensor<T>& x) {
-  return record("rsqrt", cpu::map_unary(x, [](const auto& a) { return a.sqrt().inverse(); }), {x},
+  return record("rsqrt", backend::rsqrt(x), {x},
                 [](const Tensor<T>& g, BackwardContext<T>& c) {
                   c.set(0, mul(mul(g, T(-0.5)), pow(c.output(), T(3))));  // d/dx x^-1/2 = -1/2 y³
                 });
@@ -157,14 +148,7 @@ template <Floating T>
 Tensor<T> pow(const Tensor<T>& x, std::type_identity_t<T> p) {
   auto out = [&] {
     if (p == T(0)) return full_like(x, T(1));
-    if (p == T(1)) return cpu::map_unary(x, [](const auto& a) { return a; });
-    if (p == T(2)) return cpu::map_unary(x, [](const auto& a) { return a.square(); });
-    if (p == T(3)) return cpu::map_unary(x, [](const auto& a) { return a.cube(); });
-    if (p == T(0.5)) return cpu::map_unary(x, [](const auto& a) { return a.sqrt(); });
-    if (p == T(-0.5)) return cpu::map_unary(x, [](const auto& a) { return a.sqrt().inverse(); });
-    if (p == T(-1)) return cpu::map_unary(x, [](const auto& a) { return a.inverse(); });
-    if (p == T(-2)) return cpu::map_unary(x, [](const auto& a) { return a.square().inverse(); });
-    return cpu::map_unary(x, [p](const auto& a) { return a.pow(T(p)); });
+    return backend::pow_scalar(x, T(p));
   }();
   return record("pow", std::move(out), {x}, [p](const Tensor<T>& g, BackwardContext<T>& c) {
     // p = 0 has a zero gradient even where x^-1 would be infinite (as in PyTorch).
@@ -176,7 +160,7 @@ Tensor<T> pow(const Tensor<T>& x, std::type_identity_t<T> p) {
 /// |x|; the gradient at 0 is 0 (sign(0)), as in PyTorch.
 template <Floating T>
 Tensor<T> abs(const Tensor<T>& x) {
-  return record("abs", cpu::map_unary(x, [](const auto& a) { return a.abs(); }), {x},
+  return record("abs", backend::abs(x), {x},
                 [](const Tensor<T>& g, BackwardContext<T>& c) { c.set(0, mul(g, sign(c.input(0)))); });
 }
 
@@ -185,13 +169,13 @@ Tensor<T> cos(const Tensor<T>& x);
 
 template <Floating T>
 Tensor<T> sin(const Tensor<T>& x) {
-  return record("sin", cpu::map_unary(x, [](const auto& a) { return a.sin(); }), {x},
+  return record("sin", backend::sin(x), {x},
                 [](const Tensor<T>& g, BackwardContext<T>& c) { c.set(0, mul(g, cos(c.input(0)))); });
 }
 
 template <Floating T>
 Tensor<T> cos(const Tensor<T>& x) {
-  return record("cos", cpu::map_unary(x, [](const auto& a) { return a.cos(); }), {x},
+  return record("cos", backend::cos(x), {x},
                 [](const Tensor<T>& g, BackwardContext<T>& c) { c.set(0, neg(mul(g, sin(c.input(0))))); });
 }
 
@@ -199,34 +183,30 @@ Tensor<T> cos(const Tensor<T>& x) {
 
 template <Floating T>
 Tensor<T> tanh(const Tensor<T>& x) {
-  return record("tanh", cpu::map_unary(x, [](const auto& a) { return a.tanh(); }), {x},
+  return record("tanh", backend::tanh(x), {x},
                 [](const Tensor<T>& g, BackwardContext<T>& c) { c.set(0, tanh_backward(g, c.output())); });
 }
 
 template <Floating T>
 Tensor<T> sigmoid(const Tensor<T>& x) {
-  // 1 / (1 + exp(-x)) as PyTorch computes it: relative accuracy in both tails (Eigen's float
-  // logistic() is off by thousands of ulp for x < -8). Eigen's exp(-inf) ~ 1e-308 is harmless
-  // here: 1 + it rounds to 1.
-  return record("sigmoid", cpu::map_unary(x, [](const auto& a) { return (T(1) + (-a).exp()).inverse(); }), {x},
+  // 1 / (1 + exp(-x)) as PyTorch computes it, accurate in both tails (see the kernel).
+  return record("sigmoid", backend::sigmoid(x), {x},
                 [](const Tensor<T>& g, BackwardContext<T>& c) { c.set(0, sigmoid_backward(g, c.output())); });
 }
 
 /// max(x, 0), NaN staying NaN; the gradient at 0 is 0, as in PyTorch.
 template <Floating T>
 Tensor<T> relu(const Tensor<T>& x) {
-  return record("relu", cpu::map_unary(x, [](const auto& a) { return cpu::nan_max(a, T(0)); }),
+  return record("relu", backend::relu(x),
                 {x}, [](const Tensor<T>& g, BackwardContext<T>& c) { c.set(0, relu_backward(g, c.input(0))); });
 }
 
 /// x where x > 0, else slope * x; the gradient at 0 is slope, as in PyTorch.
 template <Floating T>
 Tensor<T> leaky_relu(const Tensor<T>& x, std::type_identity_t<T> slope = T(0.01)) {
-  auto out = cpu::map_unary(x, [slope](const auto& a) { return cpu::select(cpu::compare<cpu::Compare::gt>(a, T(0)), a, a * slope); });
+  auto out = backend::leaky_relu(x, T(slope));
   return record("leaky_relu", std::move(out), {x}, [slope](const Tensor<T>& g, BackwardContext<T>& c) {
-    c.set(0, mul(g, detail::mask_of(c.input(0), [slope](const auto& a) {
-                   return cpu::select(cpu::compare<cpu::Compare::gt>(a, T(0)), T(1), slope);
-                 })));
+    c.set(0, mul(g, backend::leaky_relu_grad(c.input(0), T(slope))));
   });
 }
 
@@ -236,16 +216,11 @@ Tensor<T> clamp(const Tensor<T>& x, std::optional<std::type_identity_t<T>> min, 
 /// x where x > 0, else alpha (exp(x) - 1); the gradient at 0 is alpha, as in PyTorch.
 template <Floating T>
 Tensor<T> elu(const Tensor<T>& x, std::type_identity_t<T> alpha = T(1)) {
-  auto out = cpu::map_unary(x, [alpha](const auto& a) {
-    return cpu::select(cpu::compare<cpu::Compare::gt>(a, T(0)), a, a.expm1() * alpha);
-  });
+  auto out = backend::elu(x, T(alpha));
   return record("elu", std::move(out), {x}, [alpha](const Tensor<T>& g, BackwardContext<T>& c) {
     const auto& x = c.input(0);
-    using cpu::Compare;
-    const auto positive = detail::mask_of(x, [](const auto& a) { return cpu::compare<Compare::gt>(a, T(0)); });
-    const auto alpha_below = detail::mask_of(x, [alpha](const auto& a) {
-      return cpu::select(cpu::compare<Compare::gt>(a, T(0)), T(0), alpha);
-    });
+    const auto positive = backend::compare<backend::Compare::gt>(x, T(0));
+    const auto alpha_below = backend::elu_alpha_below(x, T(alpha));
     // alpha exp(x) on x <= 0, from exp(min(x, 0)) so that a large positive x cannot overflow
     // into inf * 0. (y + alpha would cancel catastrophically for very negative x.)
     c.set(0, mul(g, add(mul(exp(clamp(x, std::nullopt, T(0))), alpha_below), positive)));
@@ -257,10 +232,7 @@ template <Floating T>
 Tensor<T> softplus(const Tensor<T>& x, std::type_identity_t<T> beta = T(1), std::type_identity_t<T> threshold = T(20)) {
   check(beta != T(0) && std::isfinite(beta), "softplus", "beta must be finite and non-zero, got ", beta,
         " (input of shape ", x.shape(), ")");
-  auto out = cpu::map_unary(x, [beta, threshold](const auto& a) {
-    const auto z = a * beta;
-    return cpu::select(cpu::compare<cpu::Compare::gt>(z, threshold), a, cpu::exp0(z).log1p() / beta);
-  });
+  auto out = backend::softplus(x, T(beta), T(threshold));
   return record("softplus", std::move(out), {x}, [beta, threshold](const Tensor<T>& g, BackwardContext<T>& c) {
     c.set(0, softplus_backward(g, c.input(0), T(beta), T(threshold)));
   });
@@ -270,8 +242,7 @@ Tensor<T> softplus(const Tensor<T>& x, std::type_identity_t<T> beta = T(1), std:
 /// 0.5 x (1 + tanh(sqrt(2/π) (x + 0.044715 x³))), as PyTorch's approximate="tanh".
 template <Floating T>
 Tensor<T> gelu(const Tensor<T>& x, GeluApproximate approximate = GeluApproximate::none) {
-  auto out = approximate == GeluApproximate::tanh ? cpu::map_unary(x, [](const auto& a) { return cpu::gelu_tanh(a); })
-                                                  : cpu::map_unary(x, [](const auto& a) { return cpu::gelu(a); });
+  auto out = backend::gelu(x, approximate == GeluApproximate::tanh);
   return record("gelu", std::move(out), {x}, [approximate](const Tensor<T>& g, BackwardContext<T>& c) {
     c.set(0, gelu_backward(g, c.input(0), approximate));
   });
@@ -280,9 +251,7 @@ Tensor<T> gelu(const Tensor<T>& x, GeluApproximate approximate = GeluApproximate
 template <Floating T>
 Tensor<T> gelu_backward(const Tensor<T>& g, const Tensor<T>& x, GeluApproximate approximate) {
   detail::check_same_shape(g, x, "gelu_backward");
-  auto out = approximate == GeluApproximate::tanh
-                 ? cpu::map_binary_same_shape(g, x, [](const auto& gv, const auto& xv) { return gv * cpu::gelu_tanh_grad(xv); })
-                 : cpu::map_binary_same_shape(g, x, [](const auto& gv, const auto& xv) { return gv * cpu::gelu_grad(xv); });
+  auto out = backend::gelu_backward(g, x, approximate == GeluApproximate::tanh);
   return record("gelu_backward", std::move(out), {g, x}, [approximate](const Tensor<T>& u, BackwardContext<T>& c) {
     const auto &g = c.input(0), &x = c.input(1);
     if (c.wants(0)) c.set(0, gelu_backward(u, x, approximate));
@@ -292,7 +261,7 @@ Tensor<T> gelu_backward(const Tensor<T>& g, const Tensor<T>& x, GeluApproximate 
     if (approximate == GeluApproximate::tanh) {
       // With w = beta (1 + 3 kappa x²) and t = tanh(beta (x + kappa x³)):
       // gelu''(x) = (1 - t²) (w + 3 beta kappa x² - t x w²).
-      const T beta = T(cpu::detail::kGeluTanhBeta), kappa = T(cpu::detail::kGeluTanhKappa);
+      const T beta = T(backend::kGeluTanhBeta), kappa = T(backend::kGeluTanhKappa);
       const auto t = tanh(mul(add(x, mul(mul(x2, x), kappa)), beta));
       const auto w = mul(add(mul(x2, T(3) * kappa), T(1)), beta);
       const auto inner = sub(add(w, mul(x2, T(3) * beta * kappa)), mul(mul(t, x), square(w)));
@@ -313,16 +282,11 @@ Tensor<T> clamp(const Tensor<T>& x, std::optional<std::type_identity_t<T>> min, 
   check(!(min && std::isnan(*min)) && !(max && std::isnan(*max)), "clamp", "a bound is NaN (input of shape ", x.shape(), ")");
   check(!(min && max) || *min <= *max, "clamp", "min ", min.value_or(0), " is greater than max ", max.value_or(0),
         " (input of shape ", x.shape(), ")");
-  using cpu::Compare;
   const T lo = min.value_or(-std::numeric_limits<T>::infinity());
   const T hi = max.value_or(std::numeric_limits<T>::infinity());
-  auto out = cpu::map_unary(x, [lo, hi](const auto& a) {
-    return cpu::select(cpu::compare<Compare::lt>(a, lo), lo, cpu::select(cpu::compare<Compare::gt>(a, hi), hi, a));
-  });
+  auto out = backend::clamp(x, lo, hi);
   return record("clamp", std::move(out), {x}, [lo, hi](const Tensor<T>& g, BackwardContext<T>& c) {
-    c.set(0, mul(g, detail::mask_of(c.input(0), [lo, hi](const auto& a) {
-                   return cpu::compare<Compare::ge>(a, lo) * cpu::compare<Compare::le>(a, hi);
-                 })));
+    c.set(0, mul(g, backend::clamp_grad(c.input(0), lo, hi)));
   });
 }
 

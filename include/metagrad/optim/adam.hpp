@@ -11,7 +11,7 @@
 #include <cmath>
 #include <vector>
 
-#include "metagrad/backend/cpu/optim.hpp"
+#include "metagrad/backend/optim.hpp"
 #include "metagrad/optim/optimizer.hpp"
 
 namespace metagrad {
@@ -38,7 +38,7 @@ inline void check_adam_options(const AdamOptions& o, const char* op) {
 
 /// The coefficients of step t (t >= 1) at learning rate lr.
 template <Floating T>
-cpu::AdamCoefficients<T> adam_coefficients(const AdamOptions& o, double lr, std::int64_t t) {
+backend::AdamCoefficients<T> adam_coefficients(const AdamOptions& o, double lr, std::int64_t t) {
   const double bias_correction1 = 1.0 - std::pow(o.beta1, static_cast<double>(t));
   const double bias_correction2 = 1.0 - std::pow(o.beta2, static_cast<double>(t));
   return {.weight_decay = static_cast<T>(o.decoupled_weight_decay ? 0.0 : o.weight_decay),
@@ -78,13 +78,7 @@ class Adam : public Optimizer<T> {
       v = zeros<T>(p.shape());
     }
     const auto c = detail::adam_coefficients<T>(options_, this->lr(), ++this->step_count(i));
-    T* pp = p.mutable_data();
-    T* pm = m.mutable_data();
-    T* pv = v.mutable_data();
-    const T* pg = g.data();
-    cpu::parallel_for(p.numel(), detail::kUpdateGrain, [&](std::int64_t b, std::int64_t e) {
-      cpu::adam_update(pp + b, pg + b, pm + b, pv + b, e - b, c);
-    });
+    backend::adam_update(p, g, m, v, c);
   }
 
   AdamOptions options_;

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "metagrad/autograd/grad_mode.hpp"
-#include "metagrad/backend/cpu/optim.hpp"
+#include "metagrad/backend/optim.hpp"
 #include "metagrad/ops/reduction.hpp"
 #include "metagrad/ops/unary.hpp"
 
@@ -28,7 +28,7 @@ double global_norm(std::span<const Tensor<T>> tensors, double norm_type, const c
     double m = 0;
     for (const auto& t : tensors)
       if (t.defined()) {
-        const double a = cpu::max_abs(t.data(), t.numel());
+        const double a = backend::max_abs(t);
         if (std::isnan(a)) return a;
         m = std::max(m, a);
       }
@@ -38,7 +38,7 @@ double global_norm(std::span<const Tensor<T>> tensors, double norm_type, const c
   for (const auto& t : tensors) {
     if (!t.defined()) continue;
     if (norm_type == 2) {
-      total += cpu::sum_of_squares(t.data(), t.numel());
+      total += backend::sum_of_squares(t);
     } else {
       const T* x = t.data();
       for (std::int64_t i = 0; i < t.numel(); ++i) total += std::pow(std::abs(static_cast<double>(x[i])), norm_type);
@@ -74,7 +74,7 @@ double clip_grad_norm_(const std::vector<Tensor<T>>& params, double max_norm, do
   const double coefficient = detail::clip_coefficient(norm, max_norm);
   if (!(coefficient < 1.0) && !std::isnan(coefficient)) return norm;  // scaling by 1 changes nothing
   for (auto& g : grads)
-    if (g.defined()) cpu::scale(g.mutable_data(), g.numel(), static_cast<T>(coefficient));
+    if (g.defined()) backend::scale_(g, static_cast<T>(coefficient));
   return norm;
 }
 
@@ -84,7 +84,7 @@ void clip_grad_value_(const std::vector<Tensor<T>>& params, double clip_value) {
   check(clip_value >= 0 && !std::isnan(clip_value), "clip_grad_value_", "clip_value ", clip_value, " must be >= 0");
   for (const auto& p : params) {
     Tensor<T> g = p.grad();
-    if (g.defined()) cpu::clamp(g.mutable_data(), g.numel(), static_cast<T>(-clip_value), static_cast<T>(clip_value));
+    if (g.defined()) backend::clamp_(g, static_cast<T>(-clip_value), static_cast<T>(clip_value));
   }
 }
 

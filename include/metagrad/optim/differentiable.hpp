@@ -42,12 +42,11 @@ namespace detail {
 /// approximation under EIGEN_FAST_MATH (its default) on AVX-512.
 template <Floating T>
 Tensor<T> sqrt_zero_safe(const Tensor<T>& x) {
-  auto exact_sqrt = [](const auto& a) { return a.unaryExpr([](T v) { return std::sqrt(v); }); };
-  return record("sqrt_zero_safe", cpu::map_unary(x, exact_sqrt), {x},
+  return record("sqrt_zero_safe", backend::exact_sqrt(x), {x},
                 [](const Tensor<T>& g, BackwardContext<T>& c) {
                   const Tensor<T>& y = c.output();
-                  const auto positive = cpu::map_unary(y, [](const auto& a) { return (a > T(0)).template cast<T>(); });
-                  const auto zero = cpu::map_unary(y, [](const auto& a) { return (a == T(0)).template cast<T>(); });
+                  const auto positive = gt(y.detach(), T(0));
+                  const auto zero = eq(y.detach(), T(0));
                   c.set(0, mul(div(mul(g, T(0.5)), add(y, zero)), positive));
                 });
 }

@@ -16,7 +16,6 @@
 #include <vector>
 
 #include "metagrad/autograd/grad_mode.hpp"
-#include "metagrad/backend/cpu/parallel.hpp"
 #include "metagrad/core/creation.hpp"
 #include "metagrad/core/tensor.hpp"
 #include "metagrad/nn/named_tensors.hpp"
@@ -24,9 +23,6 @@
 namespace metagrad {
 
 namespace detail {
-/// Elements per thread below which an update loop runs on one thread.
-inline constexpr std::int64_t kUpdateGrain = 1 << 15;
-
 inline void check_hyperparameter(bool ok, const char* op, const char* name, double value, const char* expected) {
   check(ok, op, name, " = ", value, " is invalid: it must be ", expected);
 }
@@ -116,7 +112,6 @@ class Optimizer {
       check(p.defined(), name_, "parameter ", i, " is an undefined tensor");
       check(p.is_leaf(), name_, "parameter ", i, " (shape ", p.shape(),
             ") is not a leaf: an optimizer updates leaves in place; optimize the tensor it was computed from");
-      check(p.device().is_cpu(), name_, "parameter ", i, " is on ", p.device(), "; only CPU tensors are supported");
       check(seen.insert(p.impl()->storage.get()).second, name_, "parameter ", i, " (shape ", p.shape(),
             ") shares its storage with an earlier parameter; each parameter may appear once");
     }

@@ -12,7 +12,7 @@
 #include <cmath>
 #include <vector>
 
-#include "metagrad/backend/cpu/optim.hpp"
+#include "metagrad/backend/optim.hpp"
 #include "metagrad/optim/optimizer.hpp"
 
 namespace metagrad {
@@ -38,7 +38,7 @@ inline void check_sgd_options(const SGDOptions& o, const char* op) {
 }
 
 template <Floating T>
-cpu::SgdCoefficients<T> sgd_coefficients(const SGDOptions& o, double lr, bool first_step) {
+backend::SgdCoefficients<T> sgd_coefficients(const SGDOptions& o, double lr, bool first_step) {
   return {.lr = static_cast<T>(lr),
           .weight_decay = static_cast<T>(o.weight_decay),
           .momentum = static_cast<T>(o.momentum),
@@ -64,21 +64,15 @@ class SGD final : public Optimizer<T> {
 
  private:
   void update(std::size_t i, Tensor<T>& p, const Tensor<T>& g) override {
-    const std::int64_t n = p.numel();
-    T* buf = nullptr;
+    Tensor<T>* buf = nullptr;
     bool first = false;
     if (options_.momentum != 0) {
-      Tensor<T>& b = this->buffer(i, 0);
-      first = !b.defined();
-      if (first) b = Tensor<T>::empty(p.shape());
-      buf = first ? b.fresh_data() : b.mutable_data();
+      buf = &this->buffer(i, 0);
+      first = !buf->defined();
+      if (first) *buf = Tensor<T>::empty(p.shape());
     }
     const auto c = detail::sgd_coefficients<T>(options_, this->lr(), first);
-    T* pp = p.mutable_data();
-    const T* pg = g.data();
-    cpu::parallel_for(n, detail::kUpdateGrain, [&](std::int64_t b, std::int64_t e) {
-      cpu::sgd_update(pp + b, pg + b, buf ? buf + b : nullptr, e - b, c);
-    });
+    backend::sgd_update(p, g, buf, first, c);
   }
 
   SGDOptions options_;

@@ -13,35 +13,12 @@
 #include <utility>
 
 #include "metagrad/backend/cpu/gemm.hpp"
+#include "metagrad/backend/geometry.hpp"
 
 namespace metagrad::cpu {
 
-/// One spatial axis: output o reads input o * stride - padding + tap * dilation for each tap.
-struct ConvAxis {
-  std::int64_t in = 0, kernel = 1, stride = 1, padding = 0, dilation = 1, out = 0;
-
-  std::int64_t input_of(std::int64_t o, std::int64_t tap) const { return o * stride - padding + tap * dilation; }
-
-  /// The outputs [first, last) whose input for `tap` lies inside [0, in); the rest read padding.
-  std::pair<std::int64_t, std::int64_t> valid_outputs(std::int64_t tap) const {
-    const std::int64_t shift = padding - tap * dilation;  // input_of(o, tap) = o * stride - shift
-    const auto ceil_div = [this](std::int64_t a) { return a <= 0 ? std::int64_t{0} : (a + stride - 1) / stride; };
-    const std::int64_t first = std::min(ceil_div(shift), out);
-    const std::int64_t last = std::clamp(ceil_div(in + shift), first, out);
-    return {first, last};
-  }
-};
-
-struct ConvGeometry {
-  std::int64_t batch = 0, in_channels = 0, out_channels = 0;
-  ConvAxis h, w;
-
-  /// Rows of the column matrix: one per (input channel, kernel tap).
-  std::int64_t patch() const { return in_channels * h.kernel * w.kernel; }
-  std::int64_t positions() const { return h.out * w.out; }
-  std::int64_t input_size() const { return in_channels * h.in * w.in; }
-  std::int64_t output_size() const { return out_channels * positions(); }
-};
+using backend::ConvAxis;
+using backend::ConvGeometry;
 
 namespace detail {
 /// Elements in one 256-bit vector move.

@@ -14,6 +14,7 @@
 #include <Eigen/Core>
 
 #include "metagrad/backend/cpu/parallel.hpp"
+#include "metagrad/backend/geometry.hpp"
 #include "metagrad/core/tensor.hpp"
 
 namespace metagrad::cpu {
@@ -24,18 +25,8 @@ inline constexpr std::int64_t kCopyGrain = 1 << 15;
 template <std::size_t N>
 using StrideSet = std::array<std::array<std::int64_t, kMaxRank>, N>;
 
-/// A tensor seen as [outer, extent, inner] around one dim.
-struct DimView {
-  std::int64_t outer = 1, extent = 1, inner = 1;
-};
-
-inline DimView dim_view(const Shape& s, int dim) {
-  DimView v;
-  for (int i = 0; i < dim; ++i) v.outer *= s[i];
-  v.extent = s[dim];
-  for (int i = dim + 1; i < s.rank(); ++i) v.inner *= s[i];
-  return v;
-}
+using backend::dim_view;
+using backend::DimView;
 
 namespace detail {
 

@@ -12,6 +12,7 @@
 #include <Eigen/Core>
 
 #include "metagrad/backend/cpu/parallel.hpp"
+#include "metagrad/backend/types.hpp"
 #include "metagrad/core/tensor.hpp"
 
 namespace metagrad::cpu {
@@ -196,7 +197,7 @@ Tensor<T> broadcast_copy(const Tensor<T>& x, const Shape& out_shape) {
 // reaches the output, so an overflow in the unused branch is harmless.
 namespace metagrad::cpu {
 
-enum class Compare { eq, ne, lt, le, gt, ge };
+using backend::Compare;
 
 namespace detail {
 template <class T, Compare C>

@@ -24,6 +24,7 @@
 
 #include "metagrad/backend/cpu/elementwise.hpp"
 #include "metagrad/backend/cpu/parallel.hpp"
+#include "metagrad/backend/geometry.hpp"
 #include "metagrad/core/tensor.hpp"
 
 namespace metagrad::cpu {
@@ -210,11 +211,7 @@ namespace detail {
 /// sharing each one.
 inline constexpr std::int64_t kSmallGemmWork = std::int64_t{1} << 18;
 
-inline Shape matrix_batch(const Shape& s) {
-  Shape b;
-  for (int i = 0; i + 2 < s.rank(); ++i) b.push_back(s[i]);
-  return b;
-}
+using backend::matrix_batch;
 }  // namespace detail
 
 /// out[i] = op(a[i]) op(b[i]) over out's batch dims (all but the last two), where a's and b's

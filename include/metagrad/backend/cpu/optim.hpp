@@ -13,30 +13,14 @@
 #include <immintrin.h>
 #endif
 
+#include "metagrad/backend/cpu/parallel.hpp"
+#include "metagrad/backend/types.hpp"
+#include "metagrad/core/tensor.hpp"
+
 namespace metagrad::cpu {
 
-/// SGD coefficients, already in the element type so the loop and the ops use identical values.
-template <class T>
-struct SgdCoefficients {
-  T lr = 0;
-  T weight_decay = 0;   // coupled: added to the gradient as weight_decay * p
-  T momentum = 0;
-  T dampening_keep = 1;  // 1 - dampening
-  bool nesterov = false;
-  bool first_step = false;  // the momentum buffer starts as a copy of the first direction
-};
-
-/// Adam/AdamW coefficients for one step t (bias corrections folded in).
-template <class T>
-struct AdamCoefficients {
-  T weight_decay = 0;  // coupled (Adam's L2): added to the gradient
-  T decay_keep = 1;    // decoupled (AdamW): p is first scaled by 1 - lr * weight_decay
-  bool decoupled = false;
-  T beta1 = 0, one_minus_beta1 = 0, beta2 = 0, one_minus_beta2 = 0;
-  T inv_sqrt_bias_correction2 = 1;  // 1 / sqrt(1 - beta2^t)
-  T eps = 0;
-  T step_size = 0;  // lr / (1 - beta1^t)
-};
+using backend::AdamCoefficients;
+using backend::SgdCoefficients;
 
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC push_options
@@ -176,5 +160,28 @@ void clamp(T* x, std::int64_t n, T lo, T hi) {
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC pop_options
 #endif
+
+}  // namespace metagrad::cpu
+
+// ---- the loops over whole tensors, split across threads ----
+namespace metagrad::cpu {
+
+/// Elements per thread chunk of an update loop.
+inline constexpr std::int64_t kUpdateGrain = 1 << 15;
+
+/// One SGD step of p with gradient g; buf is the momentum buffer (null without momentum), which
+/// the step fills rather than reads when c.first_step.
+template <class T>
+void sgd_step(T* p, const T* g, T* buf, std::int64_t n, const SgdCoefficients<T>& c) {
+  parallel_for(n, kUpdateGrain, [&](std::int64_t b, std::int64_t e) {
+    sgd_update(p + b, g + b, buf ? buf + b : nullptr, e - b, c);
+  });
+}
+
+/// One Adam step of p with gradient g and moments m, v.
+template <class T>
+void adam_step(T* p, const T* g, T* m, T* v, std::int64_t n, const AdamCoefficients<T>& c) {
+  parallel_for(n, kUpdateGrain, [&](std::int64_t b, std::int64_t e) { adam_update(p + b, g + b, m + b, v + b, e - b, c); });
+}
 
 }  // namespace metagrad::cpu

@@ -1,35 +1,16 @@
 // SPDX-License-Identifier: MIT
-// Thread control shared by the CPU kernels and Eigen's GEMM. Element-wise loops split into
-// contiguous chunks across OpenMP threads only when the work is large enough to pay for it.
+// parallel_for for the CPU kernels (the thread count itself is in backend/threads.hpp): loops split
+// into contiguous chunks across OpenMP threads only when the work is large enough to pay for it.
 #pragma once
 #include <algorithm>
 #include <cstdint>
 
-#include <Eigen/Core>
+#include "metagrad/backend/threads.hpp"
 #if defined(_OPENMP)
 #include <omp.h>
 #endif
 
-namespace metagrad {
-
-/// Number of threads metagrad's kernels (and Eigen's products) use.
-inline int num_threads() {
-#if defined(_OPENMP)
-  return omp_get_max_threads();
-#else
-  return 1;
-#endif
-}
-
-inline void set_num_threads(int n) {
-  n = std::max(1, n);
-#if defined(_OPENMP)
-  omp_set_num_threads(n);
-#endif
-  Eigen::setNbThreads(n);
-}
-
-namespace cpu {
+namespace metagrad::cpu {
 
 /// Calls fn(begin, end) over [0, n) in chunks, in parallel when n >= grain and threads > 1.
 template <class Fn>
@@ -49,5 +30,4 @@ void parallel_for(std::int64_t n, std::int64_t grain, Fn&& fn) {
   if (n > 0) fn(std::int64_t{0}, n);
 }
 
-}  // namespace cpu
-}  // namespace metagrad
+}  // namespace metagrad::cpu

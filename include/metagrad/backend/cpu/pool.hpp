@@ -12,43 +12,13 @@
 #include <vector>
 
 #include "metagrad/backend/cpu/parallel.hpp"
+#include "metagrad/backend/geometry.hpp"
 
 namespace metagrad::cpu {
 
-/// The pooling windows along one axis of extent `in`: output o covers [start[o], end[o]).
-struct PoolAxis {
-  std::int64_t in = 0;
-  std::vector<std::int64_t> start, end, divisor;
-  std::int64_t out() const { return static_cast<std::int64_t>(start.size()); }
-};
-
-/// Windows of a kernel sliding by `stride` over an input padded by `padding` on both sides. The
-/// divisor counts padded positions when `count_padding` (avg_pool2d's count_include_pad).
-inline PoolAxis sliding_axis(std::int64_t in, std::int64_t kernel, std::int64_t stride, std::int64_t padding,
-                             bool count_padding) {
-  PoolAxis a;
-  a.in = in;
-  const std::int64_t out = (in + 2 * padding - kernel) / stride + 1;
-  for (std::int64_t o = 0; o < out; ++o) {
-    const std::int64_t s = o * stride - padding, e = std::min(s + kernel, in + padding);
-    a.start.push_back(std::max<std::int64_t>(s, 0));
-    a.end.push_back(std::min(e, in));
-    a.divisor.push_back(count_padding ? e - s : a.end.back() - a.start.back());
-  }
-  return a;
-}
-
-/// PyTorch's adaptive windows: output o of `out` covers [floor(o*in/out), ceil((o+1)*in/out)).
-inline PoolAxis adaptive_axis(std::int64_t in, std::int64_t out) {
-  PoolAxis a;
-  a.in = in;
-  for (std::int64_t o = 0; o < out; ++o) {
-    a.start.push_back(o * in / out);
-    a.end.push_back(((o + 1) * in + out - 1) / out);
-    a.divisor.push_back(a.end.back() - a.start.back());
-  }
-  return a;
-}
+using backend::adaptive_axis;
+using backend::PoolAxis;
+using backend::sliding_axis;
 
 namespace detail {
 /// Runs fn(plane) over `planes` planes of `work` elements each, in parallel when large enough.

@@ -12,31 +12,14 @@
 #include <Eigen/Core>
 
 #include "metagrad/backend/cpu/parallel.hpp"
+#include "metagrad/backend/geometry.hpp"
 #include "metagrad/core/tensor.hpp"
 
 namespace metagrad::cpu {
 
-struct ReduceView {
-  std::int64_t outer = 1, extent = 1, inner = 1;
-};
-
-inline ReduceView reduce_view(const Shape& s, int dim) {
-  ReduceView v;
-  for (int i = 0; i < dim; ++i) v.outer *= s[i];
-  v.extent = s[dim];
-  for (int i = dim + 1; i < s.rank(); ++i) v.inner *= s[i];
-  return v;
-}
-
-/// Shape of a reduction along `dim`: the dim becomes 1 with keepdim, else disappears.
-inline Shape reduced_shape(const Shape& s, int dim, bool keepdim) {
-  Shape out;
-  for (int i = 0; i < s.rank(); ++i) {
-    if (i != dim) out.push_back(s[i]);
-    else if (keepdim) out.push_back(1);
-  }
-  return out;
-}
+using backend::reduce_view;
+using backend::reduced_shape;
+using backend::ReduceView;
 
 /// Reduces along `dim` with Eigen's reducers: `rows(M)` maps a row-major [outer, extent] matrix
 /// to a column of results; `cols(M)` maps an [extent, inner] matrix to a row of results.
@@ -197,4 +180,12 @@ T sum_binary(const Tensor<T>& a, const Tensor<T>& b, F&& f) {
   return total;
 }
 
+}  // namespace metagrad::cpu
+
+namespace metagrad::cpu {
+/// The sum of every element of x (0 for an empty tensor), as Eigen adds up one contiguous run.
+template <Floating T>
+T sum_all(const Tensor<T>& x) {
+  return x.numel() ? Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>(x.data(), x.numel()).sum() : T(0);
+}
 }  // namespace metagrad::cpu
