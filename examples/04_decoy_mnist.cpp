@@ -139,18 +139,6 @@ std::shared_ptr<Net> make_ffn(const std::vector<std::int64_t>& hidden, Generator
   return net;
 }
 
-/// Ten classes of 28×28 images in [0, 1]: class k is a bright 7×7 square at one of ten places, on noise.
-md::Dataset<float> synthetic(std::int64_t n, Generator& gen) {
-  md::Dataset<float> d{rand<float>(Shape{n, 1, 28, 28}, gen, 0.f, 0.3f), randint(0, 10, Shape{n}, gen), {}};
-  float* x = d.inputs.mutable_data();
-  for (std::int64_t i = 0; i < n; ++i) {
-    const std::int64_t k = d.labels(i), r0 = 3 + (k / 5) * 13, c0 = 1 + (k % 5) * 5;
-    for (std::int64_t r = r0; r < r0 + 7; ++r)
-      for (std::int64_t c = c0; c < c0 + 7 && c < 28; ++c) x[i * 784 + r * 28 + c] = 1.f;
-  }
-  return d;
-}
-
 md::Dataset<float> first(const md::Dataset<float>& d, std::int64_t limit) {
   if (limit <= 0 || d.size() <= limit) return d;
   std::vector<std::int64_t> idx(static_cast<std::size_t>(limit));
@@ -326,9 +314,29 @@ int main(int argc, char** argv) try {
   app.add_option("--patience", cfg.patience, "early-stopping patience in epochs (0: none)");
   app.add_option("--train-limit", cfg.train_limit, "use only the first N training images (0: all)");
   app.add_flag("--one-setting", cfg.one_setting, "only the first setting of each sweep (for timing)");
+  // The sweeps, to rerun a subset (results.json records what ran under "config").
+  std::vector<double> rrr_lambdas, ross_lambdas, pgd_eps, avg_sigma;
+  std::vector<int> ibp_schedules;
+  app.add_option("--rrr-lambdas", rrr_lambdas, "rrr λ values (default 1,10,100)")->delimiter(',');
+  app.add_option("--ross-lambdas", ross_lambdas, "rrr_ross λ values (default 10,100,1000)")->delimiter(',');
+  app.add_option("--ibp-schedules", ibp_schedules,
+                 "which of the paper's IBP-Ex schedules, 0-3: (0.1->1, .95), (0->2, 1), (1->2, .9), (0->3, 1)")
+      ->delimiter(',')
+      ->check(CLI::Range(0, 3));
+  app.add_option("--pgd-eps", pgd_eps, "pgd_ex ε values (default 1,2)")->delimiter(',');
+  app.add_option("--avg-sigma", avg_sigma, "avg_ex σ values (default 1,2)")->delimiter(',');
   app.add_option("--ibp-ramp", cfg.ibp_ramp, "IBP-Ex schedule: per_epoch (robust_mlx) or per_step (the same line, every step)")
       ->check(CLI::IsMember({"per_epoch", "per_step"}));
   if (const auto exit_code = parse_command_line(app, argc, argv, common, [&] { cfg.make_quick(); })) return *exit_code;
+  if (!rrr_lambdas.empty()) cfg.rrr_lambdas = rrr_lambdas;
+  if (!ross_lambdas.empty()) cfg.ross_lambdas = ross_lambdas;
+  if (!pgd_eps.empty()) cfg.pgd_eps = pgd_eps;
+  if (!avg_sigma.empty()) cfg.avg_sigma = avg_sigma;
+  if (!ibp_schedules.empty()) {
+    const std::vector<ml::IbpExOptions> paper{{0.1, 1, 0.95}, {0, 2, 1.0}, {1, 2, 0.9}, {0, 3, 1.0}};
+    cfg.ibp.clear();
+    for (int i : ibp_schedules) cfg.ibp.push_back(paper[static_cast<std::size_t>(i)]);
+  }
   set_num_threads(cfg.threads);
   const bool fashion = cfg.data == "fashion-mnist";
   const std::string example = fashion ? "decoy_fashion_mnist" : "decoy_mnist";
@@ -361,9 +369,9 @@ int main(int argc, char** argv) try {
     data_name = "synthetic";
     source = "synthetic squares (no data set fetched)";
     Generator gen(12345);
-    clean_train = synthetic(4000, gen);
-    clean_valid = synthetic(500, gen);
-    clean_test = synthetic(1000, gen);
+    clean_train = synthetic_squares(4000, gen);
+    clean_valid = synthetic_squares(500, gen);
+    clean_test = synthetic_squares(1000, gen);
   }
   clean_train = first(clean_train, cfg.train_limit);
   clean_valid = first(clean_valid, cfg.valid_limit);
