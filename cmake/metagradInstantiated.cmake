@@ -6,10 +6,8 @@
 # project, with that project's flags: its copies replace the ones every user TU would have made,
 # so they must agree on -march and METAGRAD_WITH_OPENBLAS (LINK metagrad::openblas for OpenBLAS).
 # Works in this source tree and from an installed package (the sources sit next to this file).
-set(_metagrad_instantiate_dir "${CMAKE_CURRENT_LIST_DIR}/../src/instantiate")
-if(NOT EXISTS "${_metagrad_instantiate_dir}/float.cpp")
-  set(_metagrad_instantiate_dir "${CMAKE_CURRENT_LIST_DIR}/instantiate")
-endif()
+# The sources sit in instantiate/ beside this file, in the source tree and when installed.
+set(_metagrad_instantiate_dir "${CMAKE_CURRENT_LIST_DIR}/instantiate")
 
 function(metagrad_add_instantiated name)
   cmake_parse_arguments(PARSE_ARGV 1 arg "" "" "LINK;PRIVATE")
