@@ -19,6 +19,7 @@ suite=(
   "02_reweight_noisy_labels | 02_reweight_noisy_labels | mnist         | --data mnist         |             | --quick | "
   "04_decoy_mnist           | 04_decoy_mnist           | mnist         | --data mnist         | --data synthetic | --quick | "
   "04_decoy_fashion_mnist   | 04_decoy_mnist           | fashion-mnist | --data fashion-mnist | SKIP        | -       | "
+  "05_explanation_constraints | 05_explanation_constraints | mnist       |                      |             | --quick | "
 )
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

@@ -2,6 +2,7 @@
 #include "metagrad/autograd/engine.hpp"
 #include "metagrad/functional/gradcheck.hpp"
 #include "metagrad/ops/reduction.hpp"
+#include "metagrad/ops/unary.hpp"
 #include "test_util.hpp"
 
 using namespace metagrad;
@@ -54,6 +55,17 @@ TEST_SUITE("autograd.engine") {
     backward(sum(w * w));
     backward(sum(w * w));
     CHECK(allclose(w.grad(), tensor<double>({8.0, 12.0})));
+  }
+
+  TEST_CASE("autograd.backward: a leaf reached only through a gradient-free path keeps no gradient") {
+    // ∂Σrelu(x)/∂x = 1[x > 0] depends on x only through the mask, which has no gradient: backward of
+    // a penalty on it reaches x yet gives x nothing, and must still fill w (a ReLU net's RRR case).
+    auto x = tensor<double>({-1.0, 0.5, 2.0}).requires_grad_();
+    auto w = tensor<double>({1.0, 2.0, 3.0}).requires_grad_();
+    const auto gx = grad(sum(relu(x)), x, {.create_graph = true});
+    backward(sum(gx * w * w));
+    CHECK(allclose(w.grad(), tensor<double>({0.0, 4.0, 6.0})));
+    CHECK(!x.grad().defined());
   }
 
   TEST_CASE("autograd.gradcheck: catches a wrong derivative") {

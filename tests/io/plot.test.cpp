@@ -150,6 +150,11 @@ TEST_SUITE("io.plot") {
     CHECK((log.width == lin.width && log.height == lin.height));
     CHECK(lin.ink(0, 0, lin.width, static_cast<int>(io::detail::plot::kTitleBand)) > 50);
     CHECK(lin.rgb != log.rgb);  // the points moved
+    // Log y, with an error bar that reaches below 0 (cut at half its point).
+    io::write_line_chart(path, "Test error", "n", "error", {{"erm", {10, 100}, {1.2, 0.4}, {1.5, 0.1}}}, true, true);
+    const auto log_y = decode(path);
+    CHECK(log_y.width >= 720);
+    CHECK(log_y.rgb != log.rgb);
     std::filesystem::remove(path);
   }
 
@@ -205,6 +210,8 @@ TEST_SUITE("io.plot") {
                          "write_line_chart", "x[1]", "not finite");
     METAGRAD_CHECK_ERROR(io::write_line_chart(path, "", "", "", {{"s", {0, 1}, {1, 2}, {}}}, true),
                          "write_line_chart", "log_x needs x > 0");
+    METAGRAD_CHECK_ERROR(io::write_line_chart(path, "", "", "", {{"s", {1, 2}, {0, 2}, {}}}, false, true),
+                         "write_line_chart", "log_y needs y > 0", "y[0] = 0");
     io::ImageGrid grid{.col_labels = {"a", "b"}, .cells = std::vector<io::Image>(3, small_image())};
     METAGRAD_CHECK_ERROR(io::write_image_grid(path, grid), "write_image_grid", "3 cells");
     grid.cells = {small_image(), io::Image(4, 4, 3)};

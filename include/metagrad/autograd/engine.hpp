@@ -224,9 +224,13 @@ void backward(const Tensor<T>& root, const Tensor<T>& grad_output = {}, bool ret
   if (grad_output.defined()) options.grad_outputs = {grad_output};
   options.create_graph = create_graph;
   options.retain_graph = retain_graph || create_graph;
+  // A leaf can be reachable yet receive no gradient: a ReLU network's input gradient reaches the
+  // input only through ReLU's mask, which has none. Such a leaf keeps its .grad(), as in PyTorch.
+  options.allow_unused = true;
   auto grads = grad<T>(std::span<const Tensor<T>>(&root, 1), std::span<const Tensor<T>>(leaves), options);
   GradModeGuard mode(create_graph);
   for (std::size_t i = 0; i < leaves.size(); ++i) {
+    if (!grads[i].defined()) continue;
     Tensor<T> g = create_graph ? grads[i] : grads[i].detach();
     Tensor<T> prev = leaves[i].grad();
     leaves[i].set_grad(prev.defined() ? add(prev, g) : g);

@@ -195,6 +195,9 @@ inline Axis linear_axis(double lo, double hi) {
 
 /// Base-10 log ticks over [lo, hi] (both > 0): whole decades where the range spans one or more,
 /// else round values placed on the log scale.
+/// The lower end of an error bar on a log axis: y − err, or y/2 where that is not positive.
+inline double log_bar_low(double y, double err) { return y - err > 0 ? y - err : y / 2; }
+
 inline Axis log_axis(double lo, double hi) {
   Axis a;
   a.log = true;
@@ -381,10 +384,12 @@ inline void write_bar_chart(const std::filesystem::path& png, const std::string&
 }
 
 /// A line chart: one coloured curve with dots per series (named in the legend), ± err as error
-/// bars, round ticks on both axes; log_x puts x on a base-10 log scale (every x must be > 0).
+/// bars, round ticks on both axes; log_x / log_y put x / y on a base-10 log scale (every value
+/// there must be > 0; an error bar reaching 0 or below is cut at half its point's value).
 /// Throws metagrad::Error naming write_line_chart on empty, mismatched or non-finite input.
 inline void write_line_chart(const std::filesystem::path& png, const std::string& title, const std::string& x_label,
-                             const std::string& y_label, const std::vector<LineSeries>& series, bool log_x = false) {
+                             const std::string& y_label, const std::vector<LineSeries>& series, bool log_x = false,
+                             bool log_y = false) {
   namespace p = detail::plot;
   constexpr const char* op = "write_line_chart";
   check(!series.empty(), op, "needs at least one series");
@@ -399,11 +404,12 @@ inline void write_line_chart(const std::filesystem::path& png, const std::string
     p::check_finite(s.err, op, "series '" + s.name + "' err");
     for (std::size_t i = 0; i < s.x.size(); ++i) {
       check(!log_x || s.x[i] > 0, op, "log_x needs x > 0, series '", s.name, "' has x[", i, "] = ", s.x[i]);
+      check(!log_y || s.y[i] > 0, op, "log_y needs y > 0, series '", s.name, "' has y[", i, "] = ", s.y[i]);
       const double e = s.err.empty() ? 0 : s.err[i];
       check(e >= 0, op, "series '", s.name, "' err[", i, "] = ", e, " is negative");
       xlo = std::min(xlo, s.x[i]);
       xhi = std::max(xhi, s.x[i]);
-      ylo = std::min(ylo, s.y[i] - e);
+      ylo = std::min(ylo, log_y ? p::log_bar_low(s.y[i], e) : s.y[i] - e);
       yhi = std::max(yhi, s.y[i] + e);
     }
   }
@@ -411,7 +417,7 @@ inline void write_line_chart(const std::filesystem::path& png, const std::string
   for (const auto& s : series) names.push_back(s.name);
 
   p::Axis x = log_x ? p::log_axis(xlo, xhi) : p::linear_axis(xlo, xhi);
-  p::Axis y = p::linear_axis(ylo, yhi);
+  p::Axis y = log_y ? p::log_axis(ylo, yhi) : p::linear_axis(ylo, yhi);
   const double tick_w = p::max_text_width(y.labels, p::kTickSize);
   const double left = 24 + tick_w + 14, legend_w = p::legend_width(names);
   const double top = p::kTitleBand + 12, bottom = 2 * p::kLabelSize + 30;
@@ -448,7 +454,8 @@ inline void write_line_chart(const std::filesystem::path& png, const std::string
     for (std::size_t i = 0; i < ser.x.size(); ++i) {
       const double px = x.to_pixel(ser.x[i]);
       if (!ser.err.empty() && ser.err[i] > 0)
-        p::error_bar(cr, px, y.to_pixel(ser.y[i] - ser.err[i]), y.to_pixel(ser.y[i] + ser.err[i]), 4);
+        p::error_bar(cr, px, y.to_pixel(log_y ? p::log_bar_low(ser.y[i], ser.err[i]) : ser.y[i] - ser.err[i]),
+                     y.to_pixel(ser.y[i] + ser.err[i]), 4);
       cairo_set_source_rgb(cr, colour.r, colour.g, colour.b);
       cairo_arc(cr, px, y.to_pixel(ser.y[i]), 3.5, 0, 2 * std::numbers::pi);
       cairo_fill(cr);

@@ -25,6 +25,13 @@ namespace detail {
 
 using metagrad::detail::run_model;
 
+/// The module behind a model given by reference or (smart) pointer.
+template <class M>
+decltype(auto) module_of(M& model) {
+  if constexpr (requires { *model; }) return (*model);
+  else return (model);
+}
+
 /// x is a non-empty batch and y gives one label per example.
 template <Floating T>
 void check_batch(const Batch<T>& b, const char* op) {

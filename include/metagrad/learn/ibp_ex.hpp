@@ -40,13 +40,6 @@ struct IbpExOptions {
 
 namespace detail {
 
-/// The module behind a model given by reference or (smart) pointer, for interval_bounds.
-template <class M>
-decltype(auto) module_of(M& model) {
-  if constexpr (requires { *model; }) return (*model);
-  else return (model);
-}
-
 /// Indices of the examples whose mask is non-empty.
 template <Floating T>
 IndexTensor active_rows(const Tensor<T>& mask) {

@@ -27,6 +27,7 @@
 #include "metagrad/io/safetensors.hpp"
 #include "metagrad/learn/batch.hpp"
 #include "metagrad/learn/metrics.hpp"
+#include "metagrad/learn/snapshot.hpp"
 #include "metagrad/nn/named_tensors.hpp"
 #include "metagrad/optim/schedule.hpp"
 
@@ -167,7 +168,7 @@ class Trainer {
     const int epochs = options_.epochs;
 
     History h;
-    Snapshot best(model);  // the initial state, until an epoch gives a usable score
+    StateSnapshot<T> best(model, "Trainer");  // the initial state, until an epoch gives a usable score
     int since_best = 0;
     for (int e = 0; e < epochs; ++e) {
       if (options_.lr_schedule) optimizer.set_lr(base_lr * (*options_.lr_schedule)(e));
@@ -267,38 +268,6 @@ class Trainer {
   }
 
  private:
-  /// A copy of a module's state_dict in tensors of its own (allocated once, overwritten in place).
-  class Snapshot {
-   public:
-    template <class M>
-    explicit Snapshot(const M& model) {
-      for (const auto& [name, t] : model.state_dict()) {
-        names_.push_back(name);
-        copies_.push_back(Tensor<T>::empty(t.shape()));
-      }
-      take(model);
-    }
-    template <class M>
-    void take(const M& model) {
-      const auto state = model.state_dict();
-      check(state.size() == copies_.size(), "Trainer", "the model's state_dict changed size during training");
-      for (std::size_t i = 0; i < copies_.size(); ++i) {
-        const Tensor<T>& t = state[i].second;
-        check(t.shape() == copies_[i].shape(), "Trainer", "state '", names_[i], "' changed shape during training");
-        std::copy_n(t.data(), t.numel(), copies_[i].mutable_data());
-      }
-    }
-    NamedTensors<T> named() const {
-      NamedTensors<T> out;
-      for (std::size_t i = 0; i < copies_.size(); ++i) out.insert(names_[i], copies_[i]);
-      return out;
-    }
-
-   private:
-    std::vector<std::string> names_;
-    std::vector<Tensor<T>> copies_;
-  };
-
   static std::string fixed(double v, int digits = 4) {
     char buf[64];
     std::snprintf(buf, sizeof buf, "%.*f", digits, v);
