@@ -20,6 +20,8 @@ suite=(
   "04_decoy_mnist           | 04_decoy_mnist           | mnist         | --data mnist         | --data synthetic | --quick | "
   "04_decoy_fashion_mnist   | 04_decoy_mnist           | fashion-mnist | --data fashion-mnist | SKIP        | -       | "
   "05_explanation_constraints | 05_explanation_constraints | mnist       |                      |             | --quick | "
+  "06_flint                 | 06_flint                 | mnist         | --data mnist         | --data synthetic | --quick | --epochs 40"
+  "06_flint_fashion_mnist   | 06_flint                 | fashion-mnist | --data fashion-mnist | SKIP        | -       | "
 )
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

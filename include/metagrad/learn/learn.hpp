@@ -7,6 +7,7 @@
 #include "metagrad/learn/constrained_fit.hpp"
 #include "metagrad/learn/gradient_constraint.hpp"
 #include "metagrad/learn/erm.hpp"
+#include "metagrad/learn/flint.hpp"
 #include "metagrad/learn/ibp_ex.hpp"
 #include "metagrad/learn/ibp_ex_rrr.hpp"
 #include "metagrad/learn/input_gradient.hpp"
