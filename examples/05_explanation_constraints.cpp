@@ -315,8 +315,10 @@ std::vector<MethodSpec> specs(const std::vector<double>& lambdas, const std::vec
 
 const std::vector<std::string> kMethods{"erm", "penalty", "augmented_lagrangian", "variational"};
 
-/// Rows of one curve point: every setting of every method over the seeds, the setting with the
-/// lowest mean validation error selected per method.
+/// Rows of one curve point: every setting of every method over the seeds. Per method the setting
+/// with the lowest mean validation error is "chosen" for that point (what the curves plot);
+/// "selected" (../shared/RESULTS.md: one row per method) marks the chosen row at the headline
+/// point only (regression, ReLU teacher, the largest d, the smallest n; Decoy-MNIST rows never).
 struct PendingRow {
   MethodSpec spec;
   Json setting;
@@ -324,7 +326,7 @@ struct PendingRow {
   std::vector<double> extra_test_acc{};  // the decoy part's plain test accuracy
 };
 
-void add_rows(Results& results, std::vector<PendingRow>& rows, const std::string& error_name) {
+void add_rows(Results& results, std::vector<PendingRow>& rows, const std::string& error_name, bool headline) {
   std::map<std::string, std::size_t> best;
   for (std::size_t i = 0; i < rows.size(); ++i) {
     const auto& r = rows[i];
@@ -339,7 +341,9 @@ void add_rows(Results& results, std::vector<PendingRow>& rows, const std::string
       for (double& v : metrics[0].second) v = -v;  // back to the accuracy
       metrics.push_back({"test_acc", r.extra_test_acc});
     }
-    results.add_row(r.spec.method, r.setting, best[r.spec.method] == i, metrics);
+    const bool chosen = best[r.spec.method] == i;
+    results.add_row(r.spec.method, r.setting, chosen && headline, metrics);
+    results.doc["rows"].back()["chosen"] = chosen;
   }
 }
 
@@ -380,7 +384,8 @@ void run_synthetic(const Config& c, Results& results) {
             std::fflush(stdout);
             rows.push_back(std::move(row));
           }
-          add_rows(results, rows, task == "classification" ? "error" : "mse");
+          add_rows(results, rows, task == "classification" ? "error" : "mse",
+                   task == "regression" && teacher == "relu" && d == c.dims.back() && n == c.ns.front());
         }
       }
 }
@@ -422,8 +427,10 @@ void run_rademacher(const Config& c, Results& results) {
         violations.push_back(summarize(est.violations).mean);
       }
       Json setting{{"class", kind}, {"alpha_rel", a < 0 ? Json("none") : Json(a)}, {"d", c.rad_d}, {"n", c.rad_n}};
-      // Every α is its own point of the curve (curve_keys), so each row is the reported one.
-      results.add_row("rademacher_" + kind, setting, true, {{"rademacher", values}, {"violation", violations}});
+      // A curve with nothing to choose: every point is plotted; the headline is α = 0.1·E‖g‖².
+      results.add_row("rademacher_" + kind, setting, std::abs(a - 0.1) < 1e-12,
+                      {{"rademacher", values}, {"violation", violations}});
+      results.doc["rows"].back()["chosen"] = true;
       std::printf("[rademacher] %-9s alpha_rel %-5s  R = %.4f ± %.4f  violation %.2g  %.0f s\n", kind.c_str(),
                   a < 0 ? "none" : formatted("%g", a).c_str(), summarize(values).mean, summarize(values).std,
                   summarize(violations).mean, progress.elapsed());
@@ -537,7 +544,7 @@ void run_decoy(const Config& c, Results& results) {
       row.extra_test_acc = std::move(test_acc);
       rows.push_back(std::move(row));
     }
-    add_rows(results, rows, "worst_group_acc");
+    add_rows(results, rows, "worst_group_acc", false);
     std::vector<std::uint64_t> seeds;
     for (int k = 0; k < c.decoy_seeds; ++k) seeds.push_back(c.seed + static_cast<std::uint64_t>(k));
     for (std::size_t k = results.doc["rows"].size() - rows.size(); k < results.doc["rows"].size(); ++k)
@@ -559,7 +566,7 @@ void plot_synthetic(const Results& results, const Config& c, const std::filesyst
           io::LineSeries s{method, {}, {}, {}};
           for (const auto& row : results.doc["rows"]) {
             const auto& st = row["setting"];
-            if (row["method"] != method || !row["selected"].get<bool>() || !st.contains("task") || st["task"] != task ||
+            if (row["method"] != method || !row.value("chosen", false) || !st.contains("task") || st["task"] != task ||
                 st["teacher"] != teacher || st["d"] != d)
               continue;
             const std::string name = metric == "satisfaction" ? "constraint_satisfaction"
@@ -623,7 +630,7 @@ void plot_decoy(const Results& results, const Config& c, const std::filesystem::
     io::BarSeries b{method, {}, {}};
     for (const auto n : c.decoy_ns)
       for (const auto& row : results.doc["rows"])
-        if (row["method"] == method && row["selected"].get<bool>() && row["setting"].value("task", "") == "decoy_mnist" &&
+        if (row["method"] == method && row.value("chosen", false) && row["setting"].value("task", "") == "decoy_mnist" &&
             row["setting"]["n"] == n) {
           b.mean.push_back(row["metrics"]["test_worst_group_acc"]["mean"].get<double>());
           b.err.push_back(row["metrics"]["test_worst_group_acc"]["std"].get<double>());
@@ -710,11 +717,6 @@ int main(int argc, char** argv) {
                   "per (task, teacher, d, n) and method: the setting with the lowest mean validation error over "
                   "seeds (a labelled validation set of n_val points); test reported once");
   results.doc["curve_keys"] = {"task", "teacher", "d", "n", "class", "alpha_rel"};
-  results.doc["summary_filter"] = Json::array(
-      {{{"task", "regression"}, {"teacher", "relu"}, {"d", cfg.dims.back()}, {"n", cfg.ns.front()}},
-       {{"task", "classification"}, {"teacher", "relu"}, {"d", cfg.dims.back()}, {"n", cfg.ns.front()}},
-       {{"task", "decoy_mnist"}, {"n", cfg.decoy_ns.back()}},
-       {{"class", "two_layer"}}});
   results.doc["headline"] = {"test_mse", "test_error", "test_worst_group_acc", "constraint_satisfaction", "rademacher"};
   results.doc["config"] = cfg.to_json();
   const std::filesystem::path out(common.out_dir);

@@ -36,7 +36,7 @@ struct Invalid : std::runtime_error {
 };
 
 /// The values of an example's curve keys ("curve_keys": sweep variables such as n) in a row's
-/// setting, as text: rows that differ in them are points of a curve, each with its own selection.
+/// setting, as text, so the summary says which point of a curve the selected row is.
 std::string curve_point(const Json& doc, const Json& setting) {
   std::string out;
   if (!doc.contains("curve_keys") || !setting.is_object()) return out;
@@ -44,24 +44,6 @@ std::string curve_point(const Json& doc, const Json& setting) {
     if (key.is_string() && setting.contains(key.get<std::string>()))
       out += " " + key.get<std::string>() + "=" + setting[key.get<std::string>()].dump();
   return out;
-}
-
-/// Whether a selected row belongs in the summary. The example's "summary_filter" is a setting (or a
-/// list of them) naming the curve points to show: a row is shown when it shares no key with any
-/// filter (it is not on a curve), or when some filter shares keys with it and agrees on all of them.
-bool in_summary(const Json& doc, const Json& setting) {
-  if (!doc.contains("summary_filter")) return true;
-  const Json& f = doc["summary_filter"];
-  const std::vector<Json> filters = f.is_array() ? std::vector<Json>(f.begin(), f.end()) : std::vector<Json>{f};
-  bool on_a_curve = false;
-  for (const auto& filter : filters) {
-    bool shares = false, agrees = true;
-    for (const auto& [k, v] : filter.items())
-      if (setting.contains(k)) shares = true, agrees = agrees && setting[k] == v;
-    if (shares && agrees) return true;
-    on_a_curve = on_a_curve || shares;
-  }
-  return !on_a_curve;
 }
 
 /// Checks one results.json; `where` is its path, for the messages.
@@ -99,7 +81,7 @@ class Validator {
       require(std::regex_match(method, snake), at + ".method", "must be lower snake case, got \"" + method + "\"");
       require(field(row, "setting", at + ".").is_object(), at + ".setting", "must be an object");
       require(field(row, "selected", at + ".").is_boolean(), at + ".selected", "must be true or false");
-      selected[method + curve_point(doc, row["setting"])] += row["selected"].get<bool>();
+      selected[method] += row["selected"].get<bool>();
       const Json& metrics = field(row, "metrics", at + ".");
       require(metrics.is_object() && !metrics.empty(), at + ".metrics", "must be a non-empty object");
       // A row may run on seeds of its own (a costlier part of an example on fewer seeds).
@@ -112,7 +94,7 @@ class Validator {
     }
     for (const auto& [method, n] : selected)
       require(n == 1, "rows", "method \"" + method + "\" has " + std::to_string(n) +
-                                  " rows with \"selected\": true (exactly one is the reported setting per curve point)");
+                                  " rows with \"selected\": true (exactly one is the reported setting)");
     if (doc.contains("paper_figures")) {
       require(doc["paper_figures"].is_object(), "paper_figures", "must be an object of \"method.metric\": number");
       for (const auto& [k, v] : doc["paper_figures"].items())
@@ -235,7 +217,7 @@ std::vector<SummaryLine> summary(const std::vector<Entry>& entries) {
     }
     const auto metrics = headline(e.doc);
     for (const auto& row : e.doc["rows"]) {
-      if (!row["selected"].get<bool>() || !in_summary(e.doc, row["setting"])) continue;
+      if (!row["selected"].get<bool>()) continue;
       const std::string method = row["method"].get<std::string>();
       // A curve's point says where on the curve it is: "penalty (task="regression" n=10)".
       const std::string point = curve_point(e.doc, row["setting"]);

@@ -2,8 +2,7 @@
 # SPDX-License-Identifier: MIT
 """Merges the results.json of runs of one example that were split by method or setting (one process
 per core, say) into one results.json: rows are concatenated, a row that repeats an earlier one's
-(method, setting) is an error, and per method (and curve point, by the example's curve_keys) the
-row with the best mean of the selection metric is marked selected again, so the choice is made over
+(method, setting) is an error, and per method the row with the best mean of the selection metric is marked selected again, so the choice is made over
 the whole sweep, on validation data only. Figures are renamed <run>_<figure> with the run's folder
 name (unless they already start so) and copied beside the output; an earlier merge's output can be
 one of the runs.
@@ -16,10 +15,6 @@ import os
 import shutil
 import sys
 import tempfile
-
-
-def curve_point(doc, setting):
-    return tuple((k, json.dumps(setting[k])) for k in doc.get("curve_keys", []) if k in setting)
 
 
 def main():
@@ -65,7 +60,7 @@ def main():
         m = row["metrics"].get(a.select)
         if m is None:
             sys.exit(f"merge_results: row {row['method']} {row['setting']} has no metric {a.select}")
-        group = (row["method"], curve_point(merged, row["setting"]))
+        group = row["method"]
         score = -m["mean"] if a.minimize else m["mean"]
         if group not in best or score > best[group][0]:
             best[group] = (score, i)
