@@ -152,6 +152,44 @@ def workload_gemm_1024(device):
     return lambda: a @ b
 
 
+def workload_flint_step(device):
+    """Mirrors flint_step in workloads.hpp (learn/flint_networks.hpp, FlintLoss at epoch 12): f, Phi,
+    d and h of FLINT's networks.py in train mode, batch 16, the four losses, backward, Adam 1e-4."""
+    nn = torch.nn
+    torch.manual_seed(0)
+    up = dict(stride=2, padding=1, output_padding=1)
+    body = nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.Conv2d(16, 32, 3, padding=1), nn.MaxPool2d(2),
+                         nn.Dropout(0.5), nn.ReLU())
+    head = nn.Sequential(nn.Flatten(), nn.Linear(6272, 128), nn.ReLU(), nn.Dropout(0.5), nn.Linear(128, 10))
+    phi = nn.Sequential(nn.Conv2d(32, 64, 3, padding=1), nn.LeakyReLU(), nn.AdaptiveAvgPool2d(3), nn.Flatten(),
+                        nn.Linear(576, 25), nn.LeakyReLU())
+    dec = nn.Sequential(nn.Linear(25, 98), nn.Unflatten(1, (2, 7, 7)), nn.ConvTranspose2d(2, 8, 3, **up), nn.ReLU(),
+                        nn.ConvTranspose2d(8, 1, 3, **up), nn.ReLU())
+    h = nn.Sequential(nn.Dropout(0.01), nn.Linear(25, 10))
+    model = nn.ModuleList([body, head, phi, dec, h]).to(device).train()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+    g = torch.Generator().manual_seed(1)
+    x = torch.rand(16, 1, 28, 28, generator=g).to(device)
+    y = torch.randint(0, 10, (16,), generator=g).to(device)
+
+    def entropy(v):
+        return -(F.softmax(v, 1) * F.log_softmax(v, 1)).sum(1)
+
+    def step():
+        hidden = body(x)
+        f_logits = head(hidden)
+        attributes = phi(hidden)
+        magnitude = attributes.abs()
+        loss = (F.cross_entropy(f_logits, y) + 0.8 * F.mse_loss(dec(attributes), x)
+                + 0.5 * F.cross_entropy(h(attributes), F.softmax(f_logits.detach(), 1))
+                + 0.2 * (entropy(magnitude).mean() - entropy(magnitude.mean(0, keepdim=True)).sum())
+                + 0.1 * magnitude.mean())
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return step
+
+
 def make_meta_step(k):
     """Mirrors benchmarks/meta_step.hpp: d outer / d phi through k inner SGD steps of a 784-128-10
     student whose inner loss sees the inputs weighted per feature by w = 784 * softmax(phi)."""
@@ -194,6 +232,7 @@ WORKLOADS = {
     "rrr_step": workload_rrr_step,
     "cnn_hvp": workload_cnn_hvp,
     "gemm_1024": workload_gemm_1024,
+    "flint_step": workload_flint_step,
     "meta_step_k1": make_meta_step(1),
     "meta_step_k5": make_meta_step(5),
     "meta_step_k20": make_meta_step(20),

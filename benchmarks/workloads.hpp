@@ -10,12 +10,14 @@
 
 #include "metagrad/autograd/engine.hpp"
 #include "metagrad/core/creation.hpp"
+#include "metagrad/learn/flint_networks.hpp"
 #include "metagrad/ops/conv.hpp"
 #include "metagrad/ops/linalg.hpp"
 #include "metagrad/ops/loss.hpp"
 #include "metagrad/ops/pool.hpp"
 #include "metagrad/ops/softmax.hpp"
 #include "metagrad/ops/unary.hpp"
+#include "metagrad/optim/adam.hpp"
 #include "meta_step.hpp"
 
 namespace metagrad::bench {
@@ -125,6 +127,25 @@ inline Step cnn_hvp(std::int64_t batch = 64) {
   };
 }
 
+/// One FLINT training step as examples/06_flint runs it: the paper's batch of 16 MNIST-sized
+/// images through f, Φ, d and h (learn/flint_networks.hpp, train mode: dropout on), the four losses
+/// at their final-epoch weights, backward and an Adam step (lr 1e-4) over every parameter.
+inline Step flint_step() {
+  Generator gen(0);
+  auto model = learn::flint_mnist<T>(gen);
+  model->train();
+  auto optimizer = std::make_shared<Adam<T>>(model->parameters(), AdamOptions{.lr = 1e-4});
+  auto loss = std::make_shared<learn::FlintLoss<T>>();
+  loss->on_epoch(11, 12);  // epoch 12 of 12: every term on
+  Generator data(1);
+  const learn::Batch<T> batch{rand<T>(Shape{16, 1, 28, 28}, data), randint(0, 10, Shape{16}, data), {}, {}};
+  return [=] {
+    optimizer->zero_grad();
+    backward((*loss)(*model, batch));
+    optimizer->step();
+  };
+}
+
 inline Step gemm_1024() {
   Generator gen(0);
   auto a = randn<T>(Shape{1024, 1024}, gen), b = randn<T>(Shape{1024, 1024}, gen);
@@ -140,6 +161,7 @@ inline std::map<std::string, std::function<Step()>> workloads() {
       {"rrr_step", [] { return rrr_step(); }},
       {"cnn_hvp", [] { return cnn_hvp(); }},
       {"gemm_1024", [] { return gemm_1024(); }},
+      {"flint_step", [] { return flint_step(); }},
       {"meta_step_k1", [] { return meta_step(1); }},
       {"meta_step_k5", [] { return meta_step(5); }},
       {"meta_step_k20", [] { return meta_step(20); }},

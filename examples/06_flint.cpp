@@ -31,6 +31,7 @@
 #include "metagrad/io/plot.hpp"
 #include "metagrad/learn/erm.hpp"
 #include "metagrad/learn/flint.hpp"
+#include "metagrad/learn/flint_networks.hpp"
 #include "metagrad/learn/trainer.hpp"
 #include "metagrad/nn/activation.hpp"
 #include "metagrad/nn/conv.hpp"
@@ -54,7 +55,7 @@ namespace ml = metagrad::learn;
 namespace {
 
 using T = float;
-using FlintNet = ml::Flint<T, ml::SplitPredictor<T>>;  // Φ and d: nn::Layer (here nn::Sequential)
+using FlintNet = ml::FlintMnist<T>;  // Φ and d: nn::Layer (here nn::Sequential)
 constexpr std::int64_t kAttributes = 25, kClasses = 10;
 
 struct Config {
@@ -107,52 +108,10 @@ struct Config {
   }
 };
 
-/// [N, c·h·w] -> [N, c, h, w]: the reshape in decode_MNIST (nn has no Unflatten layer).
-class Unflatten final : public nn::Layer<T> {
- public:
-  Unflatten(std::int64_t c, std::int64_t h, std::int64_t w) : c_(c), h_(h), w_(w) {}
-  Tensor<T> forward(const Tensor<T>& x) override { return reshape(x, Shape{x.size(0), c_, h_, w_}); }
-
- private:
-  std::int64_t c_, h_, w_;
-};
-
-/// networks.py for MNIST/FMNIST: f = Net2_MNIST_old split after its conv block (body → the hidden
-/// layer [N, 32, 14, 14], head → logits), Φ = attr_MNIST, d = decode_MNIST, h = explainer (its
-/// Dropout(0.01) is Flint's h_dropout). f is built first, so one seed gives every condition the same f.
+/// networks.py for MNIST/FMNIST (learn/flint_networks.hpp); f is built first, so one seed gives
+/// every condition the same f.
 std::shared_ptr<FlintNet> make_model(const Config& cfg, Generator& gen) {
-  using namespace nn;
-  auto body = std::make_shared<Sequential<T>>();
-  body->emplace_back<Conv2d<T>>(1, 16, 3, gen, Conv2dOptions{.padding = 1});
-  body->emplace_back<ReLU<T>>();
-  body->emplace_back<Conv2d<T>>(16, 32, 3, gen, Conv2dOptions{.padding = 1});
-  body->emplace_back<MaxPool2d<T>>(2);
-  body->emplace_back<Dropout<T>>(0.5, gen);
-  body->emplace_back<ReLU<T>>();
-  auto head = std::make_shared<Sequential<T>>();
-  head->emplace_back<Flatten<T>>();
-  head->emplace_back<Linear<T>>(6272, 128, gen);
-  head->emplace_back<ReLU<T>>();
-  head->emplace_back<Dropout<T>>(0.5, gen);
-  head->emplace_back<Linear<T>>(128, kClasses, gen);
-  auto f = std::make_shared<ml::SplitPredictor<T>>(body, head);
-  auto phi = std::make_shared<Sequential<T>>();
-  phi->emplace_back<Conv2d<T>>(32, 64, 3, gen, Conv2dOptions{.padding = 1});
-  phi->emplace_back<LeakyReLU<T>>();
-  phi->emplace_back<AdaptiveAvgPool2d<T>>(3);
-  phi->emplace_back<Flatten<T>>();
-  phi->emplace_back<Linear<T>>(576, kAttributes, gen);
-  phi->emplace_back<LeakyReLU<T>>();
-  auto d = std::make_shared<Sequential<T>>();
-  d->emplace_back<Linear<T>>(kAttributes, 98, gen);
-  d->emplace_back<Unflatten>(2, 7, 7);
-  const ConvTranspose2dOptions up{.stride = 2, .padding = 1, .output_padding = 1};
-  d->emplace_back<ConvTranspose2d<T>>(2, 8, 3, gen, up);
-  d->emplace_back<ReLU<T>>();
-  d->emplace_back<ConvTranspose2d<T>>(8, 1, 3, gen, up);
-  d->emplace_back<ReLU<T>>();
-  auto h = std::make_shared<Linear<T>>(kAttributes, kClasses, gen);
-  return std::make_shared<FlintNet>(f, phi, d, h, cfg.h_dropout, gen);
+  return ml::flint_mnist<T>(gen, {.attributes = kAttributes, .classes = kClasses, .h_dropout = cfg.h_dropout});
 }
 
 md::Dataset<T> first(const md::Dataset<T>& d, std::int64_t limit) {

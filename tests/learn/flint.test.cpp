@@ -12,6 +12,7 @@
 #include "metagrad/core/creation.hpp"
 #include "metagrad/functional/gradcheck.hpp"
 #include "metagrad/learn/flint.hpp"
+#include "metagrad/learn/flint_networks.hpp"
 #include "metagrad/learn/trainer.hpp"
 #include "metagrad/nn/activation.hpp"
 #include "metagrad/nn/conv.hpp"
@@ -122,53 +123,6 @@ class ConcatPhi final : public nn::Module<double> {
  private:
   nn::Linear<double> fc_;
 };
-
-/// [N, c·h·w] -> [N, c, h, w]: the reshape in decode_MNIST (nn has no Unflatten layer).
-class Unflatten final : public nn::Layer<double> {
- public:
-  Unflatten(std::int64_t c, std::int64_t h, std::int64_t w) : c_(c), h_(h), w_(w) {}
-  Tensor<double> forward(const Tensor<double>& x) override { return reshape(x, Shape{x.size(0), c_, h_, w_}); }
-
- private:
-  std::int64_t c_, h_, w_;
-};
-
-/// networks.py for MNIST/FMNIST: f = Net2_MNIST_old, Φ = attr_MNIST (J = 25), d = decode_MNIST,
-/// h = explainer (Dropout(0.01) → Linear 25→10, the dropout being Flint's h_dropout).
-std::shared_ptr<ToyFlint<double>> mnist_flint(Generator& gen) {
-  using namespace nn;
-  auto body = std::make_shared<Sequential<double>>();
-  body->emplace_back<Conv2d<double>>(1, 16, 3, gen, Conv2dOptions{.padding = 1});
-  body->emplace_back<ReLU<double>>();
-  body->emplace_back<Conv2d<double>>(16, 32, 3, gen, Conv2dOptions{.padding = 1});
-  body->emplace_back<MaxPool2d<double>>(2);
-  body->emplace_back<Dropout<double>>(0.5, gen);
-  body->emplace_back<ReLU<double>>();
-  auto head = std::make_shared<Sequential<double>>();
-  head->emplace_back<Flatten<double>>();
-  head->emplace_back<Linear<double>>(6272, 128, gen);
-  head->emplace_back<ReLU<double>>();
-  head->emplace_back<Dropout<double>>(0.5, gen);
-  head->emplace_back<Linear<double>>(128, 10, gen);
-  auto phi = std::make_shared<Sequential<double>>();
-  phi->emplace_back<Conv2d<double>>(32, 64, 3, gen, Conv2dOptions{.padding = 1});
-  phi->emplace_back<LeakyReLU<double>>();
-  phi->emplace_back<AdaptiveAvgPool2d<double>>(3);
-  phi->emplace_back<Flatten<double>>();
-  phi->emplace_back<Linear<double>>(576, 25, gen);
-  phi->emplace_back<LeakyReLU<double>>();
-  auto d = std::make_shared<Sequential<double>>();
-  d->emplace_back<Linear<double>>(25, 98, gen);
-  d->emplace_back<Unflatten>(2, 7, 7);
-  const ConvTranspose2dOptions up{.stride = 2, .padding = 1, .output_padding = 1};
-  d->emplace_back<ConvTranspose2d<double>>(2, 8, 3, gen, up);
-  d->emplace_back<ReLU<double>>();
-  d->emplace_back<ConvTranspose2d<double>>(8, 1, 3, gen, up);
-  d->emplace_back<ReLU<double>>();
-  auto h = std::make_shared<Linear<double>>(25, 10, gen);
-  return std::make_shared<ToyFlint<double>>(std::make_shared<SplitPredictor<double>>(body, head), phi, d, h, 0.01,
-                                            gen);
-}
 
 }  // namespace flint_test
 
@@ -482,7 +436,7 @@ TEST_SUITE("learn.flint") {
 
   TEST_CASE("learn.flint: the MNIST/FMNIST networks of networks.py fit the contract") {
     Generator gen(11);
-    auto model = flint_test::mnist_flint(gen);
+    auto model = flint_mnist<double>(gen);
     Batch<double> b{rand<double>(Shape{2, 1, 28, 28}, gen), from_vector<std::int64_t>({3, 7}, Shape{2}), {}, {}};
     const auto out = model->forward_all(b.x);
     CHECK(out.f_logits.shape() == Shape{2, 10});
