@@ -10,9 +10,9 @@ namespace {
 
 void run_workload(benchmark::State& state, const std::string& name) {
   metagrad::set_num_threads(static_cast<int>(state.range(0)));
-  auto step = metagrad::bench::workloads().at(name)();
-  step();  // warm the storage pool
-  for (auto _ : state) step();
+  auto workload = metagrad::bench::workloads().at(name)();
+  (void)workload.step();  // warm the storage pool
+  for (auto _ : state) benchmark::DoNotOptimize(workload.step());
   if (const double f = metagrad::bench::flops(name); f > 0)
     state.counters["FLOP/s"] = benchmark::Counter(f, benchmark::Counter::kIsIterationInvariantRate);
 }

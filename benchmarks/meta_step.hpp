@@ -79,9 +79,4 @@ struct MetaStep {
   }
 };
 
-inline std::function<void()> meta_step(std::int64_t k) {
-  auto problem = std::make_shared<MetaStep>(k);
-  return [problem] { (void)problem->hypergradient(); };
-}
-
 }  // namespace metagrad::bench

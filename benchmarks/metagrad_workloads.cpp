@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: MIT
 // Times one workload from workloads.hpp and prints one JSON line; compare_pytorch.py calls it
-// alternately with the PyTorch version of the same workload.
+// alternately with the PyTorch version of the same workload. With --check FILE it instead runs one
+// step and saves the step's inputs ("in.<name>") and outputs ("out.<name>") as safetensors, which
+// compare_pytorch.py feeds to PyTorch and compares before timing.
 #include <algorithm>
 #include <chrono>
 #include <iostream>
+#include <variant>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -14,13 +17,14 @@
 
 int main(int argc, char** argv) {
   CLI::App app{"Time one metagrad benchmark workload"};
-  std::string name, device = "cpu";
+  std::string name, device = "cpu", check_file;
   int threads = 1, iters = 20, warmup = 5;
   app.add_option("--workload", name, "workload name")->required();
   app.add_option("--threads", threads, "CPU threads");
   app.add_option("--iters", iters, "timed iterations");
   app.add_option("--warmup", warmup, "untimed iterations first");
   app.add_option("--device", device, "cpu (cuda comes with the CUDA backend)");
+  app.add_option("--check", check_file, "save one step's inputs and outputs to this safetensors file; no timing");
   app.add_flag_callback("--list", [] {
     for (const auto& [n, f] : metagrad::bench::workloads()) std::cout << n << "\n";
     std::exit(0);
@@ -37,7 +41,17 @@ int main(int argc, char** argv) {
     return 2;
   }
   metagrad::set_num_threads(threads);
-  auto step = it->second();
+  auto workload = it->second();
+  if (!check_file.empty()) {
+    metagrad::io::Checkpoint saved;
+    for (const auto& [input, t] : workload.inputs.entries())
+      // A copy: a step may change its inputs in place (an optimizer step updates the parameters).
+      std::visit([&](const auto& tensor) { saved.insert("in." + input, metagrad::clone(tensor.detach())); }, t);
+    saved.insert(workload.step(), "out.");
+    metagrad::io::save_safetensors(check_file, saved);
+    return 0;
+  }
+  const auto step = [&] { (void)workload.step(); };
   for (int i = 0; i < warmup; ++i) step();
   std::vector<double> ms;
   for (int i = 0; i < iters; ++i) {

@@ -1,20 +1,32 @@
 // SPDX-License-Identifier: MIT
 // The benchmark workloads, defined once and used by both bench_workloads (Google Benchmark) and
-// metagrad_workloads (the timing runner compare_pytorch.py calls). Shapes and math mirror the
-// PyTorch versions in compare_pytorch.py exactly.
+// metagrad_workloads (the timing runner compare_pytorch.py calls). Each workload names the tensors
+// its step reads (parameters and data) and returns the tensors its step computes (gradients, a
+// product, updated parameters): `metagrad_workloads --check FILE` saves both, and compare_pytorch.py
+// runs its PyTorch version on the very same inputs and compares the outputs before it times
+// anything, so the two sides are known to do the same maths.
 #pragma once
+#include <cmath>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "metagrad/autograd/engine.hpp"
 #include "metagrad/core/creation.hpp"
+#include "metagrad/io/safetensors.hpp"
 #include "metagrad/learn/flint_networks.hpp"
+#include "metagrad/learn/ibp_ex.hpp"
+#include "metagrad/learn/rrr.hpp"
+#include "metagrad/nn/sequential.hpp"
+#include "metagrad/nn/transformer.hpp"
 #include "metagrad/ops/conv.hpp"
+#include "metagrad/ops/indexing.hpp"
 #include "metagrad/ops/linalg.hpp"
 #include "metagrad/ops/loss.hpp"
 #include "metagrad/ops/pool.hpp"
+#include "metagrad/ops/shape.hpp"
 #include "metagrad/ops/softmax.hpp"
 #include "metagrad/ops/unary.hpp"
 #include "metagrad/optim/adam.hpp"
@@ -23,7 +35,12 @@
 namespace metagrad::bench {
 
 using T = float;
-using Step = std::function<void()>;
+using Outputs = NamedTensors<T>;
+
+struct Workload {
+  io::Checkpoint inputs;               ///< what one step reads, by the names compare_pytorch.py uses
+  std::function<Outputs()> step;       ///< one step; returns what the check compares
+};
 
 /// PyTorch's default Linear init (uniform ±1/sqrt(fan_in)), as leaves that require grad.
 inline Tensor<T> uniform_param(const Shape& shape, std::int64_t fan_in, Generator& gen) {
@@ -65,95 +82,285 @@ inline std::vector<Tensor<T>> random_like(const std::vector<Tensor<T>>& ps, Gene
   return out;
 }
 
-inline Step mlp_fwd_bwd() {
-  auto params = mlp_params();
+/// Inserts tensors as <prefix>0, <prefix>1, ...
+inline void insert_numbered(io::Checkpoint& c, const std::string& prefix, const std::vector<Tensor<T>>& ts) {
+  for (std::size_t i = 0; i < ts.size(); ++i) c.insert(prefix + std::to_string(i), ts[i]);
+}
+inline Outputs numbered(const std::string& prefix, const std::vector<Tensor<T>>& ts) {
+  Outputs out;
+  for (std::size_t i = 0; i < ts.size(); ++i) out.insert(prefix + std::to_string(i), ts[i]);
+  return out;
+}
+/// Every parameter of a module under "p.<its name>": the PyTorch side looks them up by name.
+inline void insert_parameters(io::Checkpoint& c, const nn::Module<T>& m) {
+  for (const auto& [name, p] : m.named_parameters()) c.insert("p." + name, p);
+}
+inline Outputs parameter_grads(const nn::Module<T>& m, const std::vector<Tensor<T>>& grads) {
+  Outputs out;
+  std::size_t i = 0;
+  for (const auto& [name, p] : m.named_parameters()) out.insert("grad." + name, grads[i++]);
+  return out;
+}
+
+/// A batch of x ~ N(0, 1) [n, features...] and labels uniform in [0, classes), seed 1.
+struct Data {
+  Tensor<T> x;
+  IndexTensor y;
+};
+inline Data random_batch(Shape shape, std::int64_t classes) {
   Generator gen(1);
-  auto x = randn<T>(Shape{128, 784}, gen);
-  auto y = randint(0, 10, Shape{128}, gen);
-  return [=] {
+  auto x = randn<T>(shape, gen);
+  auto y = randint(0, classes, Shape{shape[0]}, gen);
+  return {x, y};
+}
+
+inline Workload mlp_fwd_bwd() {
+  auto params = mlp_params();
+  const auto data = random_batch(Shape{128, 784}, 10);
+  const auto x = data.x;
+  const auto y = data.y;
+  Workload w;
+  insert_numbered(w.inputs, "p", params);
+  w.inputs.insert("x", x);
+  w.inputs.insert("y", y);
+  w.step = [=] {
     auto loss = cross_entropy(mlp_forward(params, x, [](const Tensor<T>& h) { return relu(h); }), y);
-    (void)grad(loss, params);
+    return numbered("grad", grad(loss, params));
   };
+  return w;
 }
 
 template <class Act>
-Step mlp_hvp(Act act) {
+Workload mlp_hvp(Act act) {
   auto params = mlp_params();
-  Generator gen(1);
-  auto x = randn<T>(Shape{128, 784}, gen);
-  auto y = randint(0, 10, Shape{128}, gen);
+  const auto data = random_batch(Shape{128, 784}, 10);
+  const auto x = data.x;
+  const auto y = data.y;
+  Generator gen(2);
   auto vs = random_like(params, gen);
-  return [=] {
+  Workload w;
+  insert_numbered(w.inputs, "p", params);
+  insert_numbered(w.inputs, "v", vs);
+  w.inputs.insert("x", x);
+  w.inputs.insert("y", y);
+  w.step = [=] {
     auto loss = cross_entropy(mlp_forward(params, x, act), y);
     auto grads = grad(loss, params, {.create_graph = true});
-    (void)grad(dot_all(grads, vs), params);
+    return numbered("hvp", grad(dot_all(grads, vs), params));
   };
+  return w;
 }
 
 /// One "right for the right reasons" step: CE + λ‖mask ⊙ ∂(Σ log softmax)/∂x‖², gradient to the parameters.
-inline Step rrr_step() {
+inline Workload rrr_step() {
   auto params = mlp_params();
-  Generator gen(1);
-  auto x = randn<T>(Shape{128, 784}, gen);
-  auto y = randint(0, 10, Shape{128}, gen);
+  const auto data = random_batch(Shape{128, 784}, 10);
+  const auto x = data.x;
+  const auto y = data.y;
   auto mask = Tensor<T>::empty(Shape{128, 784});
   for (std::int64_t i = 0; i < mask.numel(); ++i) mask.fresh_data()[i] = (i % 784) % 28 < 5 ? T(1) : T(0);
   const T lambda = 10;
-  return [=] {
+  Workload w;
+  insert_numbered(w.inputs, "p", params);
+  w.inputs.insert("x", x);
+  w.inputs.insert("y", y);
+  w.inputs.insert("mask", mask);
+  w.step = [=] {
     auto xg = x.detach().requires_grad_();
     auto logits = mlp_forward(params, xg, [](const Tensor<T>& h) { return relu(h); });
     auto gx = grad(sum(log_softmax(logits, 1)), xg, {.create_graph = true});
     auto loss = add(cross_entropy(logits, y), mul(sum(square(mul(mask, gx))), lambda));
-    (void)grad(loss, params);
+    return numbered("grad", grad(loss, params));
   };
+  return w;
 }
 
 /// HVP of a small CNN: conv 5x5x16, pool, conv 5x5x32, pool, fc 10, on 1x28x28 inputs.
-inline Step cnn_hvp(std::int64_t batch = 64) {
+inline Workload cnn_hvp(std::int64_t batch = 64) {
   Generator gen(0);
   std::vector<Tensor<T>> p = {uniform_param(Shape{16, 1, 5, 5}, 25, gen),  uniform_param(Shape{16}, 25, gen),
                               uniform_param(Shape{32, 16, 5, 5}, 400, gen), uniform_param(Shape{32}, 400, gen),
                               uniform_param(Shape{10, 512}, 512, gen),     uniform_param(Shape{10}, 512, gen)};
-  Generator data(1);
-  auto x = randn<T>(Shape{batch, 1, 28, 28}, data);
-  auto y = randint(0, 10, Shape{batch}, data);
-  auto vs = random_like(p, data);
-  return [=] {
+  const auto data = random_batch(Shape{batch, 1, 28, 28}, 10);
+  const auto x = data.x;
+  const auto y = data.y;
+  Generator vgen(2);
+  auto vs = random_like(p, vgen);
+  Workload w;
+  insert_numbered(w.inputs, "p", p);
+  insert_numbered(w.inputs, "v", vs);
+  w.inputs.insert("x", x);
+  w.inputs.insert("y", y);
+  w.step = [=] {
     auto h = max_pool2d(relu(conv2d(x, p[0], p[1])), 2);
     h = max_pool2d(relu(conv2d(h, p[2], p[3])), 2);
     auto loss = cross_entropy(linear(flatten(h, 1), p[4], p[5]), y);
     auto grads = grad(loss, p, {.create_graph = true});
-    (void)grad(dot_all(grads, vs), p);
+    return numbered("hvp", grad(dot_all(grads, vs), p));
   };
+  return w;
+}
+
+inline Workload gemm_1024() {
+  Generator gen(0);
+  auto a = randn<T>(Shape{1024, 1024}, gen), b = randn<T>(Shape{1024, 1024}, gen);
+  Workload w;
+  w.inputs.insert("a", a);
+  w.inputs.insert("b", b);
+  w.step = [=] { return Outputs{{"c", matmul(a, b)}}; };
+  return w;
+}
+
+inline Workload meta_step(std::int64_t k) {
+  auto problem = std::make_shared<MetaStep>(k);
+  Workload w;
+  insert_numbered(w.inputs, "student", problem->student);
+  w.inputs.insert("phi", problem->phi);
+  insert_numbered(w.inputs, "x", problem->xs);
+  for (std::size_t i = 0; i < problem->ys.size(); ++i) w.inputs.insert("y" + std::to_string(i), problem->ys[i]);
+  w.inputs.insert("x_val", problem->x_val);
+  w.inputs.insert("y_val", problem->y_val);
+  w.step = [problem] { return Outputs{{"grad_phi", problem->hypergradient()}}; };
+  return w;
 }
 
 /// One FLINT training step as examples/06_flint runs it: the paper's batch of 16 MNIST-sized
-/// images through f, Φ, d and h (learn/flint_networks.hpp, train mode: dropout on), the four losses
-/// at their final-epoch weights, backward and an Adam step (lr 1e-4) over every parameter.
-inline Step flint_step() {
+/// images through f, Φ, d and h (learn/flint_networks.hpp), the four losses at their final-epoch
+/// weights, backward and an Adam step (lr 1e-4) over every parameter. The modules are in eval
+/// mode so both sides compute the same numbers (no dropout masks: ~2·10⁵ multiplies of a step's
+/// ~10⁹ FLOP); the outputs are the gradients and the parameters after the step.
+inline Workload flint_step() {
   Generator gen(0);
   auto model = learn::flint_mnist<T>(gen);
-  model->train();
+  model->eval();
   auto optimizer = std::make_shared<Adam<T>>(model->parameters(), AdamOptions{.lr = 1e-4});
   auto loss = std::make_shared<learn::FlintLoss<T>>();
   loss->on_epoch(11, 12);  // epoch 12 of 12: every term on
   Generator data(1);
   const learn::Batch<T> batch{rand<T>(Shape{16, 1, 28, 28}, data), randint(0, 10, Shape{16}, data), {}, {}};
-  return [=] {
+  Workload w;
+  insert_parameters(w.inputs, *model);
+  w.inputs.insert("x", batch.x);
+  w.inputs.insert("y", batch.y);
+  w.step = [=] {
     optimizer->zero_grad();
     backward((*loss)(*model, batch));
+    Outputs out;
+    for (const auto& [name, p] : model->named_parameters()) out.insert("grad." + name, clone(p.grad()));
     optimizer->step();
+    for (const auto& [name, p] : model->named_parameters()) out.insert("updated." + name, p);
+    return out;
   };
+  return w;
 }
 
-inline Step gemm_1024() {
+/// CDEP's MNIST LeNet (the CNN of the CDEP and robustness steps): conv(1→20, 5) → ReLU →
+/// maxpool 2 → conv(20→50, 5) → ReLU → maxpool 2 → fc 800→256 → ReLU → fc 256→10.
+inline std::shared_ptr<nn::Sequential<T>> lenet(Generator& gen) {
+  auto net = std::make_shared<nn::Sequential<T>>();
+  net->emplace_back<nn::Conv2d<T>>(1, 20, 5, gen);
+  net->emplace_back<nn::ReLU<T>>();
+  net->emplace_back<nn::MaxPool2d<T>>(2);
+  net->emplace_back<nn::Conv2d<T>>(20, 50, 5, gen);
+  net->emplace_back<nn::ReLU<T>>();
+  net->emplace_back<nn::MaxPool2d<T>>(2);
+  net->emplace_back<nn::Flatten<T>>();
+  net->emplace_back<nn::Linear<T>>(800, 256, gen);
+  net->emplace_back<nn::ReLU<T>>();
+  net->emplace_back<nn::Linear<T>>(256, 10, gen);
+  return net;
+}
+
+/// A batch of 64 digits-sized images with CDEP-DecoyMNIST's mask: the four 5×5 corners.
+inline learn::Batch<T> cornered_batch() {
+  const auto data = random_batch(Shape{64, 1, 28, 28}, 10);
+  auto mask = zeros<T>(Shape{64, 1, 28, 28});
+  T* m = mask.fresh_data();
+  for (std::int64_t n = 0; n < 64; ++n)
+    for (std::int64_t i = 0; i < 28; ++i)
+      for (std::int64_t j = 0; j < 28; ++j)
+        if ((i < 5 || i >= 23) && (j < 5 || j >= 23)) m[n * 784 + i * 28 + j] = T(1);
+  return {data.x, data.y, mask, {}};
+}
+
+/// A loss of learn/ (Rrr, IbpEx) on the LeNet: its value's gradient w.r.t. every parameter.
+template <class Loss>
+Workload lenet_loss_step(Loss loss) {
   Generator gen(0);
-  auto a = randn<T>(Shape{1024, 1024}, gen), b = randn<T>(Shape{1024, 1024}, gen);
-  return [=] { (void)matmul(a, b); };
+  auto net = lenet(gen);
+  const auto batch = cornered_batch();
+  Workload w;
+  insert_parameters(w.inputs, *net);
+  w.inputs.insert("x", batch.x);
+  w.inputs.insert("y", batch.y);
+  w.inputs.insert("mask", batch.mask);
+  w.step = [=] { return parameter_grads(*net, grad(loss(*net, batch), net->parameters())); };
+  return w;
 }
 
-/// Every workload by name; FLOP counts where a rate is meaningful.
-inline std::map<std::string, std::function<Step()>> workloads() {
+/// The SMaT-sized Transformer: 2 layers, 4 heads, d = 64, d_ff = 256, 256 tokens (vocabulary
+/// 5,000), post-LN, GELU, masked mean pool, 2 classes; a batch of 32 sequences whose lengths run
+/// from 64 to 256 (the rest is padding).
+struct TransformerBatch {
+  std::shared_ptr<nn::TransformerEncoder<T>> model;
+  IndexTensor tokens;
+  Tensor<T> mask;
+  IndexTensor y;
+};
+inline TransformerBatch transformer_batch() {
+  Generator gen(0);
+  nn::TransformerConfig config{.vocab_size = 5000, .max_len = 256, .d_model = 64, .num_heads = 4, .d_ff = 256,
+                               .num_layers = 2, .num_classes = 2};
+  TransformerBatch b{std::make_shared<nn::TransformerEncoder<T>>(config, gen), {}, {}, {}};
+  Generator data(1);
+  b.tokens = randint(1, 5000, Shape{32, 256}, data);
+  b.y = randint(0, 2, Shape{32}, data);
+  b.mask = zeros<T>(Shape{32, 256});
+  for (std::int64_t i = 0; i < 32; ++i) {
+    const std::int64_t length = 64 + (i * 192) / 31;
+    for (std::int64_t j = 0; j < length; ++j) b.mask.fresh_data()[i * 256 + j] = T(1);
+  }
+  return b;
+}
+inline void insert_transformer_batch(io::Checkpoint& c, const TransformerBatch& b) {
+  insert_parameters(c, *b.model);
+  c.insert("tokens", b.tokens);
+  c.insert("mask", b.mask);
+  c.insert("y", b.y);
+}
+
+/// Forward and backward of the Transformer's cross entropy.
+inline Workload transformer_fwd_bwd() {
+  const auto b = transformer_batch();
+  Workload w;
+  insert_transformer_batch(w.inputs, b);
+  w.step = [=] {
+    const auto loss = cross_entropy(b.model->forward(b.tokens, b.mask).logits, b.y);
+    return parameter_grads(*b.model, grad(loss, b.model->parameters()));
+  };
+  return w;
+}
+
+/// CE + 0.1·‖∂(Σ log p_y)/∂e‖² over the input embeddings e (the gradient explainers' quantity, as
+/// a penalty): a double backward through the whole Transformer; gradient w.r.t. every parameter.
+inline Workload transformer_embedding_penalty() {
+  const auto b = transformer_batch();
+  Workload w;
+  insert_transformer_batch(w.inputs, b);
+  w.step = [=] {
+    const auto embeddings = b.model->tok->forward(b.tokens);
+    const auto logits = b.model->forward_embeddings(embeddings, b.mask).logits;
+    const auto log_p = log_softmax(logits, 1);
+    const auto target = sum(gather(log_p, 1, reshape(b.y, Shape{32, 1})));
+    const auto g = grad(target, embeddings, {.create_graph = true});
+    const auto loss = add(cross_entropy(logits, b.y), mul(sum(square(g)), T(0.1)));
+    return parameter_grads(*b.model, grad(loss, b.model->parameters()));
+  };
+  return w;
+}
+
+/// Every workload by name.
+inline std::map<std::string, std::function<Workload()>> workloads() {
   return {
       {"mlp_fwd_bwd", [] { return mlp_fwd_bwd(); }},
       {"mlp_hvp_relu", [] { return mlp_hvp([](const Tensor<T>& h) { return relu(h); }); }},
@@ -161,10 +368,15 @@ inline std::map<std::string, std::function<Step()>> workloads() {
       {"rrr_step", [] { return rrr_step(); }},
       {"cnn_hvp", [] { return cnn_hvp(); }},
       {"gemm_1024", [] { return gemm_1024(); }},
-      {"flint_step", [] { return flint_step(); }},
       {"meta_step_k1", [] { return meta_step(1); }},
       {"meta_step_k5", [] { return meta_step(5); }},
       {"meta_step_k20", [] { return meta_step(20); }},
+      {"flint_step", [] { return flint_step(); }},
+      {"cnn_rrr_step", [] { return lenet_loss_step(learn::Rrr<T>({.lambda = 10, .form = learn::RrrForm::Ross})); }},
+      {"cnn_ibp_ex_step",
+       [] { return lenet_loss_step(learn::IbpEx<T>({.eps_start = 1, .eps_max = 1, .alpha0 = 0.5})); }},
+      {"transformer_fwd_bwd", [] { return transformer_fwd_bwd(); }},
+      {"transformer_embedding_penalty", [] { return transformer_embedding_penalty(); }},
   };
 }
 
