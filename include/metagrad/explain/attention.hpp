@@ -41,11 +41,13 @@ Tensor<T> head_scores(const std::vector<Tensor<T>>& attention_logits, const Tens
   return per_layer.size() == 1 ? per_layer[0] : concat(per_layer, 1);
 }
 
-/// softmax_t(Σ_k w_k · scores[b, k, t] / temperature), padding at exactly zero: [B, S].
+/// Σ_k w_k · scores[b, k, t] / temperature with -1e9 added at padding: [B, S], the logits whose
+/// softmax is attention_explanation. A KL against them is taken from their log_softmax, which
+/// stays finite at padding where the log of the explanation itself would be -inf.
 /// scores [B, K, S] from head_scores; weights [K].
 template <Floating T>
-Tensor<T> attention_explanation(const Tensor<T>& scores, const Tensor<T>& weights, const Tensor<T>& mask = {},
-                                std::type_identity_t<T> temperature = T(1)) {
+Tensor<T> attention_explanation_logits(const Tensor<T>& scores, const Tensor<T>& weights, const Tensor<T>& mask = {},
+                                       std::type_identity_t<T> temperature = T(1)) {
   const char* op = "attention_explanation";
   check(scores.dim() == 3 && weights.dim() == 1 && weights.size(0) == scores.size(1), op, "scores ", scores.shape(),
         " and head weights ", weights.shape(), " do not match");
@@ -56,7 +58,14 @@ Tensor<T> attention_explanation(const Tensor<T>& scores, const Tensor<T>& weight
           scores.shape());
     z = add(z, mul(sub(mask.detach(), T(1)), T(1e9)));
   }
-  return softmax(z, 1);
+  return z;
+}
+
+/// softmax_t(Σ_k w_k · scores[b, k, t] / temperature), padding at exactly zero: [B, S].
+template <Floating T>
+Tensor<T> attention_explanation(const Tensor<T>& scores, const Tensor<T>& weights, const Tensor<T>& mask = {},
+                                std::type_identity_t<T> temperature = T(1)) {
+  return softmax(attention_explanation_logits(scores, weights, mask, temperature), 1);
 }
 
 /// The static attention explainer: all heads of all layers at equal weight, or only the last

@@ -38,6 +38,14 @@ class LearnedAttentionExplainer final : public nn::Module<T> {
     return forward(attention_logits, mask);
   }
 
+  /// The logits [B, S] whose softmax forward() returns, from head_scores [B, L·H, S] (which a fixed
+  /// model's caller may compute once and reuse while φ changes).
+  Tensor<T> explanation_logits(const Tensor<T>& scores, const Tensor<T>& mask = {}) const {
+    check(scores.dim() == 3 && scores.size(1) == head_logits.size(0), "LearnedAttentionExplainer", "built for ",
+          head_logits.size(0), " heads, got head scores ", scores.shape());
+    return attention_explanation_logits(scores, head_weights(), mask, static_cast<T>(temperature_));
+  }
+
   Tensor<T> head_logits;  // φ [L·H]
 
  private:
