@@ -308,7 +308,7 @@ int main(int argc, char** argv) try {
       m.set("valid_acc", ev.acc_f);
       m.set("valid_acc_g", ev.acc_g);
       m.set("valid_fidelity", ev.fidelity);
-      m.set("valid_cns_2", ev.cns[1]);
+      m.set("valid_cns_tau_2", ev.cns[1]);
       m.set("valid_select", epoch >= all_on ? m.at(key) : std::numeric_limits<double>::quiet_NaN());
       return m;
     };

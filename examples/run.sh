@@ -22,6 +22,10 @@ suite=(
   "05_explanation_constraints | 05_explanation_constraints | mnist       |                      |             | --quick | "
   "06_flint                 | 06_flint                 | mnist         | --data mnist         | --data synthetic | --quick | --epochs 40"
   "06_flint_fashion_mnist   | 06_flint                 | fashion-mnist | --data fashion-mnist | SKIP        | -       | "
+  "07_color_mnist           | 07_color_mnist           | mnist         | --data mnist         | --data synthetic | --quick | --seeds 10 --sweep-seeds 1 --eg-lambdas 0.1,1,10 --threads 1"
+  "08_cdep_decoy_mnist      | 08_cdep_decoy_mnist      | mnist         | --data mnist         | --data synthetic | --quick | --seeds 5 --sweep-seeds 1 --eg-lambdas 1,10,100 --threads 1"
+  "09_smat_text_synthetic   | 09_smat_text_synthetic   | mnist         |                      |             | --quick | "
+  "10_smat_text             | 10_smat_text             | spam-assassin |                      | SKIP        | --quick | --seeds 3 --ns 125 250 --max-len 64 --max-epochs 100 --patience 15"
 )
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

@@ -269,7 +269,7 @@ TEST_SUITE("learn.flint") {
       CHECK(seen[e].spa == spa[e]);
       CHECK(seen[e].ent == ent[e]);
     }
-    CHECK(history.best_valid.contains("valid_cns_1.5"));
+    CHECK(history.best_valid.contains("valid_cns_tau_1.5"));
 
     FlintLoss<double> post_hoc({.post_hoc = true});
     post_hoc.on_epoch(4, 12);
@@ -413,8 +413,8 @@ TEST_SUITE("learn.flint") {
     CHECK(ev.cns[2] == doctest::Approx(flint_conciseness(r, 2.5)).epsilon(1e-14));
     const auto m = ev.metrics("test_");
     CHECK(m.at("test_acc") == ev.acc_f);
-    CHECK(m.at("test_cns_2.5") == ev.cns[2]);
-    CHECK(m.at("test_cns_5") == ev.cns[5]);
+    CHECK(m.at("test_cns_tau_2.5") == ev.cns[2]);
+    CHECK(m.at("test_cns_tau_5") == ev.cns[5]);
   }
 
   TEST_CASE("learn.flint: a predictor with several hidden layers and a Φ that reads them all") {

@@ -559,7 +559,7 @@ struct FlintEvaluation {
   ClassAttributeRelevance relevance;
 
   /// acc (f's, so Trainer's select_on "valid_acc" keeps its meaning), acc_g, fidelity and
-  /// cns_<τ> ("cns_1.5", "cns_2"), each with `prefix`.
+  /// cns_tau_<τ> ("cns_tau_1.5", "cns_tau_2": the names of ../shared/RESULTS.md), each with `prefix`.
   Metrics metrics(const std::string& prefix = "") const {
     Metrics m;
     m.set(prefix + "acc", acc_f);
@@ -567,7 +567,7 @@ struct FlintEvaluation {
     m.set(prefix + "fidelity", fidelity);
     for (std::size_t i = 0; i < taus.size(); ++i) {
       char name[32];
-      std::snprintf(name, sizeof name, "cns_%g", taus[i]);
+      std::snprintf(name, sizeof name, "cns_tau_%g", taus[i]);
       m.set(prefix + name, cns[i]);
     }
     return m;
