@@ -38,8 +38,8 @@ using T = float;
 using Outputs = NamedTensors<T>;
 
 struct Workload {
-  io::Checkpoint inputs;               ///< what one step reads, by the names compare_pytorch.py uses
-  std::function<Outputs()> step;       ///< one step; returns what the check compares
+  io::Checkpoint inputs;          ///< what one step reads, by the names compare_pytorch.py uses
+  std::function<Outputs()> step;  ///< one step; returns what the check compares
 };
 
 /// PyTorch's default Linear init (uniform ±1/sqrt(fan_in)), as leaves that require grad.
@@ -316,9 +316,10 @@ inline TransformerBatch transformer_batch() {
   b.tokens = randint(1, 5000, Shape{32, 256}, data);
   b.y = randint(0, 2, Shape{32}, data);
   b.mask = zeros<T>(Shape{32, 256});
+  T* m = b.mask.fresh_data();
   for (std::int64_t i = 0; i < 32; ++i) {
     const std::int64_t length = 64 + (i * 192) / 31;
-    for (std::int64_t j = 0; j < length; ++j) b.mask.fresh_data()[i * 256 + j] = T(1);
+    for (std::int64_t j = 0; j < length; ++j) m[i * 256 + j] = T(1);
   }
   return b;
 }
