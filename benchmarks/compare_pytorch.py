@@ -6,7 +6,10 @@ and prints metagrad/PyTorch time ratios (below 1.0: metagrad is faster).
 The peer is kept at its best: PyTorch must use an optimized BLAS (Debian: libopenblas0-openmp),
 OPENBLAS_CORETYPE is removed from the environment, both sides get the same thread count and the
 same glibc allocator settings (no trimming or mmap of large blocks, which otherwise make timings
-swing), and the BLAS library PyTorch actually loaded is printed with the results.
+swing), and the BLAS library PyTorch actually loaded is printed with the results. Each row also
+gives the memory the steps needed on each side: the growth of the peak resident set over the
+warm-up and timed steps, measured in a fresh process per side (metagrad_workloads and a child
+of this script), since a process keeps the pages an earlier workload touched.
 
     benchmarks/compare_pytorch.py --runner build/benchmarks/metagrad_workloads [--threads 1,2]
         [--rounds 5] [--json FILE] [--device cpu|cuda] [--workloads a,b,...]
@@ -247,7 +250,13 @@ def workload_cnn_ibp_ex_step(t):
 def transformer(P, e, mask):
     """nn::TransformerEncoder of workloads.hpp from the input embeddings e [B, S, 64]: learned
     positions, 2 post-LN layers (4 heads, GELU feed-forward 256), masked mean pool, linear head."""
+    return transformer_with_attention(P, e, mask)[0]
+
+
+def transformer_with_attention(P, e, mask):
+    """transformer() and its attention logits per layer, [B, H, S, S] before the padding bias."""
     b, s, d = e.shape
+    attention = []
     heads, dh = 4, d // 4
     bias = ((mask - 1) * 1e9).reshape(b, 1, 1, s)
     h = e + P["pos.weight"][:s]
@@ -259,14 +268,16 @@ def transformer(P, e, mask):
         q = split(F.linear(h, L("attn.q.weight"), L("attn.q.bias")) * (1 / dh ** 0.5))
         k = split(F.linear(h, L("attn.k.weight"), L("attn.k.bias")))
         v = split(F.linear(h, L("attn.v.weight"), L("attn.v.bias")))
-        weights = F.softmax(q @ k.transpose(-1, -2) + bias, -1)
+        logits = q @ k.transpose(-1, -2)
+        attention.append(logits)
+        weights = F.softmax(logits + bias, -1)
         context = (weights @ v).permute(0, 2, 1, 3).reshape(b, s, d)
         a = F.linear(context, L("attn.o.weight"), L("attn.o.bias"))
         h = F.layer_norm(h + a, (d,), L("ln1.weight"), L("ln1.bias"))
         ff = F.linear(F.gelu(F.linear(h, L("ff1.weight"), L("ff1.bias"))), L("ff2.weight"), L("ff2.bias"))
         h = F.layer_norm(h + ff, (d,), L("ln2.weight"), L("ln2.bias"))
     pooled = (h * mask.reshape(b, s, 1)).sum(1) / mask.sum(1, keepdim=True)
-    return F.linear(pooled, P["head.weight"], P["head.bias"])
+    return F.linear(pooled, P["head.weight"], P["head.bias"]), attention
 
 
 def workload_transformer_fwd_bwd(t):
@@ -295,6 +306,97 @@ def workload_transformer_embedding_penalty(t):
     return step
 
 
+def cd_lenet(P, rel, irrel):
+    """Contextual decomposition (explain/cd.hpp) through lenet(): the bias of each affine layer split
+    in the ratio |W rel| : |W irrel|, ReLU giving rel what it explains alone, max-pool following the
+    winners of rel + irrel."""
+    eps = 1e-20
+
+    def affine(rel, irrel, op, name, bias_shape):
+        r, i = op(rel, P[name + ".weight"]), op(irrel, P[name + ".weight"])
+        b = P[name + ".bias"].reshape(bias_shape)
+        rel_bias = b * (r.abs() + eps) / (r.abs() + i.abs() + 2 * eps)
+        return r + rel_bias, i + (b - rel_bias)
+
+    def relu(rel, irrel):
+        r = F.relu(rel)
+        return r, F.relu(rel + irrel) - r
+
+    def pool(rel, irrel):
+        _, idx = F.max_pool2d((rel + irrel).detach(), 2, return_indices=True)
+        return tuple(z.flatten(2).gather(2, idx.flatten(2)).reshape(idx.shape) for z in (rel, irrel))
+
+    rel, irrel = pool(*relu(*affine(rel, irrel, F.conv2d, "0", (-1, 1, 1))))
+    rel, irrel = pool(*relu(*affine(rel, irrel, F.conv2d, "3", (-1, 1, 1))))
+    rel, irrel = relu(*affine(rel.flatten(1), irrel.flatten(1), F.linear, "7", (-1,)))
+    return affine(rel, irrel, F.linear, "9", (-1,))
+
+
+def workload_cdep_step(t):
+    """learn::Cdep at lambda 1000: CE + 1000 * sum over blobs of mean_{n,c} sigmoid(rel - irrel)."""
+    P = named_leaves(t)
+    x, y, blobs = t["x"], t["y"], t["blobs"]
+    n_blobs, n = blobs.shape[0], x.shape[0]
+    xs = x.unsqueeze(0).expand(n_blobs, *x.shape).reshape(n_blobs * n, *x.shape[1:])
+    ms = blobs.expand(n_blobs, n, *blobs.shape[2:]).reshape(n_blobs * n, *blobs.shape[2:])
+
+    def step():
+        rel, irrel = cd_lenet(P, xs * ms, xs * (1 - ms))
+        penalty = torch.sigmoid(rel - irrel).sum() / (n * rel.shape[1])
+        loss = F.cross_entropy(lenet(P, x), y) + 1000.0 * penalty
+        grads = torch.autograd.grad(loss, list(P.values()))
+        return {f"grad.{n}": g for n, g in zip(P, grads)}
+    return step
+
+
+def sparsemax(z):
+    """Euclidean projection of a vector onto the simplex (Martins & Astudillo 2016)."""
+    zs, _ = torch.sort(z, descending=True)
+    k = torch.arange(1, z.numel() + 1, dtype=z.dtype)
+    cumulative = zs.cumsum(0)
+    support = int((1 + k * zs > cumulative).sum())
+    tau = (cumulative[support - 1] - 1) / support
+    return torch.clamp(z - tau, min=0)
+
+
+def workload_smat_meta_step(t):
+    """smat_meta_step of workloads.hpp: the student's clipped, weight-decayed SGD step on
+    CE + 5 KL(E_T || E_S) kept on the graph, then d CE(student', valid) / d phi_T."""
+    theta = {n[2:]: x for n, x in t.items() if n.startswith("p.")}
+    theta["student_phi"] = t["student_phi"]
+    phi_t = t["teacher_phi"].detach().clone().requires_grad_()
+    mask, scores = t["mask"], t["teacher_scores"]
+    b, s = mask.shape
+
+    def explanation_logits(head_scores, phi):
+        z = (head_scores * sparsemax(phi).reshape(1, -1, 1)).sum(1)
+        return z + (mask - 1) * 1e9
+
+    def student(P, tokens):
+        logits, attention = transformer_with_attention(P, F.embedding(tokens, P["tok.weight"]), mask)
+        m = mask.reshape(b, 1, s, 1)
+        head_scores = torch.cat([(a * m).sum(2) / m.sum(2) for a in attention], 1)
+        return logits, explanation_logits(head_scores, P["student_phi"])
+
+    def step():
+        P = {n: x.detach().requires_grad_() for n, x in theta.items()}
+        logits, student_explanation = student(P, t["tokens"])
+        log_t = F.log_softmax(explanation_logits(scores, phi_t), 1)
+        log_s = F.log_softmax(student_explanation, 1)
+        loss = F.cross_entropy(logits, t["y"]) + 5.0 * (log_t.exp() * (log_t - log_s)).sum() / b
+        grads = torch.autograd.grad(loss, list(P.values()), create_graph=True)
+        norm = torch.sqrt(sum((g ** 2).sum() for g in grads))
+        if 5.0 / (norm.item() + 1e-6) < 1.0:  # clip_grad_norm: scale only when the norm is over 5
+            grads = [g * (5.0 / (norm + 1e-6)) for g in grads]
+        stepped = {n: p - 5e-3 * (g + 0.01 * p) for (n, p), g in zip(P.items(), grads)}
+        outer = F.cross_entropy(student(stepped, t["valid_tokens"])[0], t["valid_y"])
+        (meta_grad,) = torch.autograd.grad(outer, phi_t)
+        out = {"meta_grad": meta_grad}
+        out.update({f"update.{n}": (stepped[n] - P[n]).detach() for n in P})
+        return out
+    return step
+
+
 WORKLOADS = {
     "mlp_fwd_bwd": workload_mlp_fwd_bwd,
     "mlp_hvp_relu": make_mlp_hvp(F.relu),
@@ -310,6 +412,8 @@ WORKLOADS = {
     "cnn_ibp_ex_step": workload_cnn_ibp_ex_step,
     "transformer_fwd_bwd": workload_transformer_fwd_bwd,
     "transformer_embedding_penalty": workload_transformer_embedding_penalty,
+    "cdep_step": workload_cdep_step,
+    "smat_meta_step": workload_smat_meta_step,
 }
 FLOPS = {"gemm_1024": 2 * 1024 ** 3}
 
@@ -339,14 +443,13 @@ def load_safetensors(path):
     return out
 
 
-def check(runner, name, device, rtol):
+def check(runner, name, device, rtol, path):
     """Runs one metagrad step (--check), PyTorch's step on the same inputs, and compares every
-    output: max |a - b| over max |b| per tensor (at least 1e-3 of the largest) must stay below rtol. Returns (the inputs, the worst
-    error); exits on a mismatch, since timing different maths means nothing."""
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "check.safetensors")
-        subprocess.run([runner, "--workload", name, "--check", path, "--device", device], check=True)
-        saved = load_safetensors(path)
+    output: max |a - b| over max |b| per tensor (at least 1e-3 of the largest of its kind) must stay
+    below rtol. The inputs stay in `path` (for the memory measurement). Returns (the inputs, the
+    worst error); exits on a mismatch, since timing different maths means nothing."""
+    subprocess.run([runner, "--workload", name, "--check", path, "--device", device], check=True)
+    saved = load_safetensors(path)
     inputs = {n[3:]: x.to(device) for n, x in saved.items() if n.startswith("in.")}
     expected = {n[4:]: x for n, x in saved.items() if n.startswith("out.")}
     step = WORKLOADS[name](inputs)
@@ -355,9 +458,17 @@ def check(runner, name, device, rtol):
         sys.exit(f"{name}: outputs differ in names: metagrad {sorted(expected)}, PyTorch {sorted(ours)}")
     worst = 0.0
     # An output whose exact value is 0 (the gradient of a key bias, which softmax cannot see) holds
-    # rounding noise on both sides: it is measured against 1e-3 of the largest output instead.
-    floor = 1e-3 * max(want.abs().max().item() for want in expected.values() if want.numel() > 0)
+    # rounding noise on both sides: it is measured against 1e-3 of the largest output of its kind
+    # instead (the kind is the name up to the first "."; a meta-gradient is not held to the scale of
+    # the parameter updates beside it).
+    def kind(n):
+        return n.split(".", 1)[0]
+    largest = {}
     for n, want in expected.items():
+        if want.numel() > 0:
+            largest[kind(n)] = max(largest.get(kind(n), 0.0), want.abs().max().item())
+    for n, want in expected.items():
+        floor = 1e-3 * largest.get(kind(n), 0.0)
         got = ours[n].detach().cpu()
         if got.shape != want.shape:
             sys.exit(f"{name}: output {n} is {tuple(want.shape)} in metagrad, {tuple(got.shape)} in PyTorch")
@@ -385,10 +496,51 @@ def time_torch(step, iters, warmup, device):
 
 
 def time_metagrad(runner, name, threads, iters, warmup, device):
+    """(median ms, growth of the peak resident set over the steps in MB or None)."""
     cmd = [runner, "--workload", name, "--threads", str(threads), "--iters", str(iters), "--warmup", str(warmup),
            "--device", device]
+    out = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
+    return out["median_ms"], out.get("peak_rss_growth_mb")
+
+
+# ---------------------------------------------------------------- peak memory
+
+def status_kb(field):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return float(line.split()[1])
+    return None
+
+
+def peak_rss_growth_mb(run):
+    """Growth of the peak resident set while run() runs, in MB, measured as metagrad_workloads does
+    (reset the peak with "5" to /proc/self/clear_refs, then VmHWM - VmRSS); None without /proc."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        before = status_kb("VmRSS")
+    except OSError:
+        return None
+    run()
+    return (status_kb("VmHWM") - before) / 1024
+
+
+def memory_child(args):
+    """--memory-of NAME: in a fresh process (so earlier workloads' pages do not count), the
+    growth of PyTorch's peak resident set over the same warm-up and timed steps as metagrad's."""
+    torch.set_num_threads(int(args.threads.split(",")[0]))
+    inputs = {n[3:]: x for n, x in load_safetensors(args.inputs).items() if n.startswith("in.")}
+    step = WORKLOADS[args.memory_of](inputs)
+    print(json.dumps({"peak_rss_growth_mb": peak_rss_growth_mb(
+        lambda: [step() for _ in range(args.warmup + args.iters)])}))
+
+
+def time_torch_memory(name, path, threads, iters, warmup):
+    cmd = [sys.executable, os.path.abspath(__file__), "--runner", "-", "--memory-of", name, "--inputs", path,
+           "--threads", str(threads), "--iters", str(iters), "--warmup", str(warmup)]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-    return json.loads(out.strip().splitlines()[-1])["median_ms"]
+    return json.loads(out.strip().splitlines()[-1])["peak_rss_growth_mb"]
 
 
 # ---------------------------------------------------------------- machine description
@@ -444,7 +596,12 @@ def main():
     ap.add_argument("--json", help="write the results here")
     ap.add_argument("--rtol", type=float, default=2e-3,
                     help="largest max|metagrad - PyTorch| / max|metagrad| per output the check accepts")
+    ap.add_argument("--memory-of", help=argparse.SUPPRESS)  # the child process of time_torch_memory
+    ap.add_argument("--inputs", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.memory_of:
+        memory_child(args)
+        return
 
     threads = [int(t) for t in args.threads.split(",")]
     names = [w for w in args.workloads.split(",") if w]
@@ -458,24 +615,38 @@ def main():
         print("WARNING: PyTorch is not using an optimized BLAS; install libopenblas0-openmp", file=sys.stderr)
 
     rows = []
-    print(f"\n{'workload':<30} {'threads':>7} {'metagrad ms':>12} {'pytorch ms':>11} {'ratio':>7} {'check':>9}")
+    print(f"\n{'workload':<30} {'threads':>7} {'metagrad ms':>12} {'pytorch ms':>11} {'ratio':>7} {'check':>9}"
+          f" {'metagrad MB':>12} {'pytorch MB':>11}")
+    tmp = tempfile.TemporaryDirectory()
     for name in names:
-        inputs, error = check(args.runner, name, args.device, args.rtol)
+        path = os.path.join(tmp.name, name + ".safetensors")
+        inputs, error = check(args.runner, name, args.device, args.rtol, path)
         for n in threads:
             torch.set_num_threads(n)
             step = WORKLOADS[name](inputs)  # fresh: a step may change state (Adam's moments, the parameters)
-            ours, theirs = [], []
+            ours, theirs, our_mb = [], [], []
             for _ in range(args.rounds):
-                ours.append(time_metagrad(args.runner, name, n, args.iters, args.warmup, args.device))
+                ms, mb = time_metagrad(args.runner, name, n, args.iters, args.warmup, args.device)
+                ours.append(ms)
+                our_mb.append(mb)
                 theirs.append(time_torch(step, args.iters, args.warmup, args.device))
             m, p = statistics.median(ours), statistics.median(theirs)
             row = {"name": name, "threads": n, "metagrad_ms": round(m, 4), "pytorch_ms": round(p, 4),
-                   "ratio": round(m / p, 3), "check_max_rel_error": float(f"{error:.3g}")}
+                   "ratio": round(m / p, 3), "check_max_rel_error": float(f"{error:.3g}"),
+                   "metagrad_ms_rounds": [round(x, 4) for x in ours], "pytorch_ms_rounds": [round(x, 4) for x in theirs]}
+            if args.device == "cpu" and None not in our_mb:
+                row["metagrad_peak_rss_growth_mb"] = round(statistics.median(our_mb), 1)
+                theirs_mb = time_torch_memory(name, path, n, args.iters, args.warmup)
+                if theirs_mb is not None:
+                    row["pytorch_peak_rss_growth_mb"] = round(theirs_mb, 1)
             if name in FLOPS:
                 row["metagrad_gflops"] = round(FLOPS[name] / m / 1e6, 1)
                 row["pytorch_gflops"] = round(FLOPS[name] / p / 1e6, 1)
             rows.append(row)
-            print(f"{name:<30} {n:>7} {m:>12.3f} {p:>11.3f} {m / p:>7.2f} {error:>9.1e}", flush=True)
+            print(f"{name:<30} {n:>7} {m:>12.3f} {p:>11.3f} {m / p:>7.2f} {error:>9.1e}"
+                  f" {row.get('metagrad_peak_rss_growth_mb', float('nan')):>12.1f}"
+                  f" {row.get('pytorch_peak_rss_growth_mb', float('nan')):>11.1f}", flush=True)
+    tmp.cleanup()
 
     if args.json:
         tmp = args.json + ".tmp"

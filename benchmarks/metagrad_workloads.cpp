@@ -2,10 +2,15 @@
 // Times one workload from workloads.hpp and prints one JSON line; compare_pytorch.py calls it
 // alternately with the PyTorch version of the same workload. With --check FILE it instead runs one
 // step and saves the step's inputs ("in.<name>") and outputs ("out.<name>") as safetensors, which
-// compare_pytorch.py feeds to PyTorch and compares before timing.
+// compare_pytorch.py feeds to PyTorch and compares before timing. The JSON line also holds the
+// growth of the peak resident set over the warm-up and timed steps (the memory the steps needed),
+// which compare_pytorch.py measures the same way for PyTorch.
 #include <algorithm>
 #include <chrono>
+#include <fstream>
 #include <iostream>
+#include <optional>
+#include <string>
 #include <variant>
 #include <vector>
 
@@ -14,6 +19,27 @@
 
 #include "metagrad/backend/threads.hpp"
 #include "workloads.hpp"
+
+namespace {
+
+/// A field of /proc/self/status in kB (VmRSS, VmHWM), or nothing where there is no /proc.
+std::optional<double> status_kb(const std::string& field) {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line))
+    if (line.rfind(field + ":", 0) == 0) return std::stod(line.substr(field.size() + 1));
+  return std::nullopt;
+}
+
+/// Resets the peak resident set to the current one (Linux: "5" to /proc/self/clear_refs) and
+/// returns the current one in kB; nothing where that is not possible.
+std::optional<double> reset_peak_rss() {
+  std::ofstream clear("/proc/self/clear_refs");
+  if (!(clear << "5" << std::flush)) return std::nullopt;
+  return status_kb("VmRSS");
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"Time one metagrad benchmark workload"};
@@ -52,6 +78,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   const auto step = [&] { (void)workload.step(); };
+  const auto rss_before = reset_peak_rss();
   for (int i = 0; i < warmup; ++i) step();
   std::vector<double> ms;
   for (int i = 0; i < iters; ++i) {
@@ -63,5 +90,6 @@ int main(int argc, char** argv) {
   const double median = ms[ms.size() / 2];
   nlohmann::json out = {{"workload", name}, {"threads", threads}, {"median_ms", median}, {"min_ms", ms.front()}};
   if (const double f = metagrad::bench::flops(name); f > 0) out["gflops"] = f / median / 1e6;
+  if (const auto peak = status_kb("VmHWM"); rss_before && peak) out["peak_rss_growth_mb"] = (*peak - *rss_before) / 1024;
   std::cout << out.dump() << std::endl;
 }

@@ -16,9 +16,12 @@
 #include "metagrad/autograd/engine.hpp"
 #include "metagrad/core/creation.hpp"
 #include "metagrad/io/safetensors.hpp"
+#include "metagrad/learn/cdep.hpp"
 #include "metagrad/learn/flint_networks.hpp"
 #include "metagrad/learn/ibp_ex.hpp"
 #include "metagrad/learn/rrr.hpp"
+#include "metagrad/learn/simulation.hpp"
+#include "metagrad/learn/smat.hpp"
 #include "metagrad/nn/sequential.hpp"
 #include "metagrad/nn/transformer.hpp"
 #include "metagrad/ops/conv.hpp"
@@ -271,15 +274,15 @@ inline std::shared_ptr<nn::Sequential<T>> lenet(Generator& gen) {
   return net;
 }
 
-/// A batch of 64 digits-sized images with CDEP-DecoyMNIST's mask: the four 5×5 corners.
-inline learn::Batch<T> cornered_batch() {
-  const auto data = random_batch(Shape{64, 1, 28, 28}, 10);
-  auto mask = zeros<T>(Shape{64, 1, 28, 28});
+/// A batch of n digits-sized images with CDEP-DecoyMNIST's mask: the four 5×5 corners.
+inline learn::Batch<T> cornered_batch(std::int64_t n = 64) {
+  const auto data = random_batch(Shape{n, 1, 28, 28}, 10);
+  auto mask = zeros<T>(Shape{n, 1, 28, 28});
   T* m = mask.fresh_data();
-  for (std::int64_t n = 0; n < 64; ++n)
+  for (std::int64_t k = 0; k < n; ++k)
     for (std::int64_t i = 0; i < 28; ++i)
       for (std::int64_t j = 0; j < 28; ++j)
-        if ((i < 5 || i >= 23) && (j < 5 || j >= 23)) m[n * 784 + i * 28 + j] = T(1);
+        if ((i < 5 || i >= 23) && (j < 5 || j >= 23)) m[k * 784 + i * 28 + j] = T(1);
   return {data.x, data.y, mask, {}};
 }
 
@@ -360,6 +363,82 @@ inline Workload transformer_embedding_penalty() {
   return w;
 }
 
+/// CDEP (learn::Cdep, λ = 1000) on the LeNet: CE + λ·the CD share of 8 single-pixel blobs
+/// (ColorMNIST's blobs per batch), all 8 × 32 rows through CD in one batch; gradient w.r.t. every
+/// parameter. 32 images, not CDEP's 256, to keep a timed round short.
+inline Workload cdep_step() {
+  Generator gen(0);
+  auto net = lenet(gen);
+  const auto batch = cornered_batch(32);
+  auto blobs = zeros<T>(Shape{8, 1, 1, 28, 28});
+  Generator pick(2);
+  const auto pixels = randint(0, 784, Shape{8}, pick);
+  T* blob = blobs.fresh_data();
+  for (std::int64_t b = 0; b < 8; ++b) blob[b * 784 + pixels.data()[b]] = T(1);
+  const learn::Cdep<T> loss({.lambda = 1000}, [blobs](const learn::Batch<T>&) { return blobs; });
+  Workload w;
+  insert_parameters(w.inputs, *net);
+  w.inputs.insert("x", batch.x);
+  w.inputs.insert("y", batch.y);
+  w.inputs.insert("blobs", blobs);
+  w.step = [=] { return parameter_grads(*net, grad(loss(*net, batch), net->parameters())); };
+  return w;
+}
+
+/// One SMaT meta step (learn::smat_meta_gradient, K = 1, the paper's settings: β = 5, SGD 5e-3,
+/// clip 5, weight decay 0.01) on the Transformer student of transformer_batch with its own
+/// learned attention explainer: the student's clipped SGD step on a training batch with the
+/// teacher's explanation λ_T = sparsemax(φ_T) over fixed teacher head scores, then the simulation
+/// CE on a validation batch, differentiated w.r.t. φ_T (through ∇_θ of the student loss: second
+/// order). Returns d outer / d φ_T and the student's update.
+struct SmatBatch {
+  IndexTensor ids;
+  Tensor<T> mask;
+  IndexTensor labels;
+};
+inline Workload smat_meta_step() {
+  auto student = transformer_batch();
+  auto explainer = std::make_shared<LearnedAttentionExplainer<T>>(2, 4);
+  auto teacher_explainer = std::make_shared<LearnedAttentionExplainer<T>>(2, 4);
+  Generator gen(3);
+  {  // φ off the uniform start, so sparsemax has a non-trivial support on both sides
+    NoGradGuard no_grad;
+    std::copy_n(rand<T>(Shape{8}, gen, T(0), T(0.3)).data(), 8, explainer->head_logits.mutable_data());
+    std::copy_n(rand<T>(Shape{8}, gen, T(0), T(0.3)).data(), 8, teacher_explainer->head_logits.mutable_data());
+  }
+  const SmatBatch train{student.tokens, student.mask, student.y};
+  Generator data(4);
+  const SmatBatch valid{randint(1, 5000, Shape{32, 256}, data), student.mask, randint(0, 2, Shape{32}, data)};
+  const auto teacher_scores = randn<T>(Shape{32, 8, 256}, gen);
+  using Pair = learn::Student<T, nn::TransformerEncoder<T>, LearnedAttentionExplainer<T>, learn::TransformerAttentionForward>;
+  auto pair = std::make_shared<Pair>(*student.model, *explainer, learn::TransformerAttentionForward{});
+  Workload w;
+  insert_parameters(w.inputs, *student.model);
+  w.inputs.insert("student_phi", explainer->head_logits);
+  w.inputs.insert("teacher_phi", teacher_explainer->head_logits);
+  w.inputs.insert("teacher_scores", teacher_scores);
+  w.inputs.insert("tokens", train.ids);
+  w.inputs.insert("mask", train.mask);
+  w.inputs.insert("y", train.labels);
+  w.inputs.insert("valid_tokens", valid.ids);
+  w.inputs.insert("valid_y", valid.labels);
+  w.step = [=, model = student.model, explainer = explainer] {  // the pair refers to both
+    const std::vector<SmatBatch> batches{train};
+    const auto step = learn::smat_meta_gradient<T>(
+        *pair, std::span<const SmatBatch>(batches),
+        [&](std::int64_t) { return teacher_explainer->explanation_logits(teacher_scores, train.mask); }, valid,
+        {teacher_explainer->head_logits}, learn::SmatOptions{});
+    Outputs out;
+    out.insert("meta_grad", step.meta_grads[0]);
+    // The student's parameters in Student::parameters() order: the model's, then its explainer's.
+    std::size_t i = 0;
+    for (const auto& [name, p] : model->named_parameters()) out.insert("update." + name, sub(step.first_step[i++], p));
+    out.insert("update.student_phi", sub(step.first_step[i], explainer->head_logits));
+    return out;
+  };
+  return w;
+}
+
 /// Every workload by name.
 inline std::map<std::string, std::function<Workload()>> workloads() {
   return {
@@ -378,6 +457,8 @@ inline std::map<std::string, std::function<Workload()>> workloads() {
        [] { return lenet_loss_step(learn::IbpEx<T>({.eps_start = 1, .eps_max = 1, .alpha0 = 0.5})); }},
       {"transformer_fwd_bwd", [] { return transformer_fwd_bwd(); }},
       {"transformer_embedding_penalty", [] { return transformer_embedding_penalty(); }},
+      {"cdep_step", [] { return cdep_step(); }},
+      {"smat_meta_step", [] { return smat_meta_step(); }},
   };
 }
 
