@@ -118,8 +118,9 @@ TEST_SUITE("ops.linalg") {
   TEST_CASE("ops.mm: all transpose flags match Eigen, blocked and split across threads by rows or columns") {
     Generator gen(3);
     const int saved = num_threads();
-    // {n, k, m}: tall, wide, and a vector-like and a tiny product that take Eigen's direct paths.
-    const std::int64_t sizes[][3] = {{131, 517, 67}, {67, 517, 131}, {1, 300, 70}, {3, 4, 5}};
+    // {n, k, m}: tall, wide, and a vector-like and a tiny product that take Eigen's direct paths;
+    // then a narrow one (width 16) big enough for the direct kernel to split it across threads.
+    const std::int64_t sizes[][3] = {{131, 517, 67}, {67, 517, 131}, {1, 300, 70}, {3, 4, 5}, {517, 300, 16}};
     for (int threads : {1, 2}) {
       set_num_threads(threads);
       for (const auto& size : sizes) {
@@ -154,6 +155,12 @@ TEST_SUITE("ops.linalg") {
     SUBCASE("just below the BLAS threshold: Eigen") {
       // n + m + k = 19, and matrix-vector products (n == 1, m == 1) of any depth.
       check_mm_in_bounds<T>({{6, 8, 5}, {1, 300, 70}, {70, 300, 1}}, gen);
+    }
+    SUBCASE("narrow C: the direct kernel (tiles, leftover rows and packets)") {
+      // {n, k, m}: attention's per-head weights·v (width 16, depth 256), odd rows, width 32 (two
+      // packets of floats, four of doubles), 8 and 24 wide (whole packets only for double), and
+      // a narrow-depth product that stays with BLAS.
+      check_mm_in_bounds<T>({{256, 256, 16}, {45, 300, 32}, {19, 40, 8}, {61, 17, 24}, {256, 16, 256}}, gen);
     }
     SUBCASE("bmm: one GEMM per batch entry, broadcast, and folded into one GEMM") {
       const std::int64_t n = 41, k = 67, m = 29;
