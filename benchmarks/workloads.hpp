@@ -17,6 +17,7 @@
 #include "metagrad/core/creation.hpp"
 #include "metagrad/io/safetensors.hpp"
 #include "metagrad/learn/cdep.hpp"
+#include "metagrad/learn/cdep_networks.hpp"
 #include "metagrad/learn/flint_networks.hpp"
 #include "metagrad/learn/ibp_ex.hpp"
 #include "metagrad/learn/rrr.hpp"
@@ -257,22 +258,8 @@ inline Workload flint_step() {
   return w;
 }
 
-/// CDEP's MNIST LeNet (the CNN of the CDEP and robustness steps): conv(1→20, 5) → ReLU →
-/// maxpool 2 → conv(20→50, 5) → ReLU → maxpool 2 → fc 800→256 → ReLU → fc 256→10.
-inline std::shared_ptr<nn::Sequential<T>> lenet(Generator& gen) {
-  auto net = std::make_shared<nn::Sequential<T>>();
-  net->emplace_back<nn::Conv2d<T>>(1, 20, 5, gen);
-  net->emplace_back<nn::ReLU<T>>();
-  net->emplace_back<nn::MaxPool2d<T>>(2);
-  net->emplace_back<nn::Conv2d<T>>(20, 50, 5, gen);
-  net->emplace_back<nn::ReLU<T>>();
-  net->emplace_back<nn::MaxPool2d<T>>(2);
-  net->emplace_back<nn::Flatten<T>>();
-  net->emplace_back<nn::Linear<T>>(800, 256, gen);
-  net->emplace_back<nn::ReLU<T>>();
-  net->emplace_back<nn::Linear<T>>(256, 10, gen);
-  return net;
-}
+/// CDEP's MNIST LeNet (learn/cdep_networks.hpp; hidden 256): the CNN of the CDEP and robustness steps.
+inline std::shared_ptr<nn::Sequential<T>> lenet(Generator& gen) { return learn::cdep_lenet<T>(gen); }
 
 /// A batch of n digits-sized images with CDEP-DecoyMNIST's mask: the four 5×5 corners.
 inline learn::Batch<T> cornered_batch(std::int64_t n = 64) {

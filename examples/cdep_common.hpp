@@ -24,17 +24,13 @@
 #include "metagrad/io/plot.hpp"
 #include "metagrad/learn/blob_sampler.hpp"
 #include "metagrad/learn/cdep.hpp"
+#include "metagrad/learn/cdep_networks.hpp"
 #include "metagrad/learn/erm.hpp"
 #include "metagrad/learn/expected_gradients.hpp"
 #include "metagrad/learn/gradient_sum.hpp"
 #include "metagrad/learn/metrics.hpp"
 #include "metagrad/learn/results.hpp"
 #include "metagrad/learn/trainer.hpp"
-#include "metagrad/nn/activation.hpp"
-#include "metagrad/nn/conv.hpp"
-#include "metagrad/nn/flatten.hpp"
-#include "metagrad/nn/linear.hpp"
-#include "metagrad/nn/pool.hpp"
 #include "metagrad/nn/sequential.hpp"
 #include "metagrad/ops/reduction.hpp"
 #include "metagrad/ops/shape.hpp"
@@ -46,21 +42,9 @@ using Net = nn::Sequential<float>;
 using Batch = learn::Batch<float>;
 using Loss = std::function<Tensor<float>(Net&, const Batch&)>;
 
-/// CDEP's MNIST LeNet (mnist/ColorMNIST/model.py, DecoyMNIST/train_mnist_decoy.py):
-/// conv(c→20, 5) → ReLU → maxpool 2 → conv(20→50, 5) → ReLU → maxpool 2 → fc 800→hidden → ReLU → fc hidden→10.
+/// CDEP's LeNet (learn/cdep_networks.hpp) with c input channels and `hidden` units.
 inline std::shared_ptr<Net> make_lenet(std::int64_t in_channels, std::int64_t hidden, Generator& gen) {
-  auto net = std::make_shared<Net>();
-  net->emplace_back<nn::Conv2d<float>>(in_channels, 20, 5, gen);
-  net->emplace_back<nn::ReLU<float>>();
-  net->emplace_back<nn::MaxPool2d<float>>(2);
-  net->emplace_back<nn::Conv2d<float>>(20, 50, 5, gen);
-  net->emplace_back<nn::ReLU<float>>();
-  net->emplace_back<nn::MaxPool2d<float>>(2);
-  net->emplace_back<nn::Flatten<float>>();
-  net->emplace_back<nn::Linear<float>>(800, hidden, gen);
-  net->emplace_back<nn::ReLU<float>>();
-  net->emplace_back<nn::Linear<float>>(hidden, 10, gen);
-  return net;
+  return learn::cdep_lenet<float>(gen, {.in_channels = in_channels, .hidden = hidden});
 }
 
 /// The λ sweeps; "vanilla" is CDEP at λ = 0.

@@ -5,6 +5,7 @@
 
 #include "metagrad/learn/blob_sampler.hpp"
 #include "metagrad/learn/cdep.hpp"
+#include "metagrad/learn/cdep_networks.hpp"
 #include "metagrad/learn/erm.hpp"
 #include "metagrad/learn/expected_gradients.hpp"
 #include "metagrad/learn/gradient_sum.hpp"
@@ -287,5 +288,21 @@ TEST_SUITE("learn.cdep") {
     METAGRAD_CHECK_ERROR(ExpectedGradients<double>({.references = 0}, blobs_from_batch<double>()), "ExpectedGradients",
                          "references");
     METAGRAD_CHECK_ERROR(blobs_from_batch<double>()(Batch<double>{x, y, {}, {}}), "blobs_from_batch", "needs a mask");
+  }
+
+  TEST_CASE("learn.cdep: CDEP's LeNet maps 28×28 images to class logits, and CD runs through it exactly") {
+    Generator gen(8);
+    auto net = cdep_lenet<double>(gen, {.in_channels = 3, .hidden = 7, .classes = 4});
+    std::int64_t count = 0;
+    for (const auto& p : net->parameters()) count += p.numel();
+    CHECK(count == (3 * 25 * 20 + 20) + (20 * 25 * 50 + 50) + (800 * 7 + 7) + (7 * 4 + 4));
+    const auto x = randn<double>(Shape{2, 3, 28, 28}, gen);
+    const auto logits = net->forward(x);
+    REQUIRE(logits.shape() == Shape{2, 4});
+    auto mask = zeros<double>(Shape{1, 1, 28, 28});
+    mask.fresh_data()[14 * 28 + 14] = 1;
+    const auto parts = contextual_decomposition(*net, x, mask);
+    CHECK(metagrad::testing::allclose(add(parts.rel, parts.irrel), logits, 1e-10, 1e-10));
+    METAGRAD_CHECK_ERROR(cdep_lenet<double>(gen, {.hidden = 0}), "cdep_lenet", "hidden > 0");
   }
 }
