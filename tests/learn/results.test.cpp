@@ -90,6 +90,18 @@ TEST_CASE("learn.results: documents that break the format are rejected, naming t
   rejected([](Json& j) { j["rows"][0]["metrics"]["test_acc"] = {{"mean", 1.5}, {"std", 0}, {"values", {1.5, 1.5, 1.5}}}; },
            "outside [0, 1]");
   rejected([](Json& j) { j["rows"][0]["metrics"]["test_acc"].erase("std"); }, "'std' is missing");
+  rejected([](Json& j) { j["rows"][0]["seeds"] = Json::array(); }, "'seeds' must be a non-empty array");
+  rejected([](Json& j) { j["rows"][0]["seeds"] = {0, 1}; }, "3 values for 2 seeds");
+}
+
+TEST_CASE("learn.results: a row on seeds of its own holds one value per one of them") {
+  Json j = learn::to_json(sample());
+  j["rows"][0]["seeds"] = {0, 1};
+  j["rows"][0]["metrics"]["test_acc"] = learn::detail::summary_json(learn::summarize({0.5, 0.6}));
+  j["rows"][0]["metrics"]["valid_worst_group_acc"] = learn::detail::summary_json(learn::summarize({0.1, 0.2}));
+  const auto doc = learn::results_from_json(j);
+  CHECK(doc.rows[0].extra.at("seeds").size() == 2);
+  CHECK(learn::to_json(doc) == j);
 }
 
 TEST_CASE("learn.results: the writer refuses a bad document and leaves the old file") {

@@ -88,8 +88,8 @@ inline Json summary_json(const Summary& s) { return Json{{"mean", s.mean}, {"std
 /// Throws "results: <where>: <what>" for the first problem, naming the field; returns normally when
 /// `doc` is well formed: every required field present with its type, mode "full" or "quick", at
 /// least one row, method names in lower snake case, exactly one selected row per method, every
-/// metric's values one per seed with mean (and std, the sample standard deviation) matching them,
-/// accuracies in [0, 1].
+/// metric's values one per seed (the document's, or the row's own "seeds" where it has them) with
+/// mean (and std, the sample standard deviation) matching them, accuracies in [0, 1].
 inline void validate_results(const ResultsDoc& doc) {
   constexpr const char* op = "results";
   check(!doc.example.empty(), op, "'example' is empty");
@@ -109,9 +109,19 @@ inline void validate_results(const ResultsDoc& doc) {
     check(row.setting.is_object(), op, where, ": 'setting' must be an object");
     selected[row.method] += row.selected ? 1 : 0;
     check(!row.metrics.empty(), op, where, ": no metrics");
+    // A row may run on seeds of its own (a costlier part of an example on fewer seeds), as the
+    // report reads it.
+    std::size_t seeds = doc.seeds.size();
+    if (row.extra.is_object() && row.extra.contains("seeds")) {
+      const Json& own = row.extra["seeds"];
+      check(own.is_array() && !own.empty() &&
+                std::all_of(own.begin(), own.end(), [](const Json& v) { return v.is_number_integer(); }),
+            op, where, ": 'seeds' must be a non-empty array of integers");
+      seeds = own.size();
+    }
     for (const auto& [name, s] : row.metrics) {
-      check(s.values.size() == doc.seeds.size(), op, where, ": metric '", name, "' has ", s.values.size(),
-            " values for ", doc.seeds.size(), " seeds");
+      check(s.values.size() == seeds, op, where, ": metric '", name, "' has ", s.values.size(), " values for ", seeds,
+            " seeds");
       double mean = 0;
       for (double v : s.values) {
         check(std::isfinite(v), op, where, ": metric '", name, "' has a non-finite value");
