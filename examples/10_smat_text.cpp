@@ -18,25 +18,6 @@ using namespace metagrad;
 using namespace metagrad::examples;
 using namespace metagrad::examples::smat;
 
-namespace {
-
-/// "Subject: ..." and the body after the first blank line.
-std::string subject_and_body(const std::string& email) {
-  std::string out;
-  const auto header_end = email.find("\n\n");
-  const std::string header = email.substr(0, header_end);
-  std::size_t at = 0;
-  while (at < header.size()) {
-    const auto eol = std::min(header.find('\n', at), header.size());
-    if (header.compare(at, 8, "Subject:") == 0) out = header.substr(at + 8, eol - at - 8);
-    at = eol + 1;
-  }
-  if (header_end != std::string::npos) out += "\n" + email.substr(header_end + 2);
-  return out;
-}
-
-}  // namespace
-
 int main(int argc, char** argv) try {
   const std::string example = "smat_text";
   Config cfg;
@@ -52,11 +33,7 @@ int main(int argc, char** argv) try {
   add_options(app, cfg);
   app.add_option("--max-len", max_len, "tokens per email (the paper: 256)")->check(CLI::PositiveNumber);
   if (auto code = parse_command_line(app, argc, argv, common, [&] {
-        cfg.seeds = 1;
-        cfg.ns = {125};
-        cfg.d_model = 32;
-        cfg.d_ff = 64;
-        cfg.teacher_epochs = 3;
+        shrink_for_quick(cfg);
         cfg.max_epochs = 30;
         cfg.patience = 8;
         max_len = 48;
@@ -64,7 +41,7 @@ int main(int argc, char** argv) try {
     return *code;
   const auto corpus = data::load_spam_assassin();
   std::vector<std::string> texts;
-  for (const auto& t : corpus.texts) texts.push_back(subject_and_body(t));
+  for (const auto& t : corpus.texts) texts.push_back(data::subject_and_body(t));
   const auto order = data::permutation(corpus.size(), split_seed);
   const std::int64_t n_teacher = corpus.size() - n_test - n_valid - n_pool;
   check(n_teacher > 0, example.c_str(), "the corpus of ", corpus.size(), " emails is too small for the splits");

@@ -1,495 +1,80 @@
 // SPDX-License-Identifier: MIT
-// The SMaT text experiment shared by 09_smat_text_synthetic and 10_smat_text (they differ only in
-// their data): train a Transformer teacher on its split; relabel the student pool, student-valid
-// and test splits with the teacher's predictions; then, per seed and student-set size N, train a
-// student of the same architecture under each condition from the same initial weights:
-//   none                   β = 0 (predictions only)
-//   attention_all/_last    static attention explainers, β = 5
-//   gradient_norm, gradient_x_input, integrated_gradients   β = 0.2
-//   smat                   the teacher explainer's head weights λ = sparsemax(φ) meta-learned, β = 5
-// Each student stops early on student-valid simulability (its patience) and is measured once on
-// test: simulability (agreement with the teacher), its bootstrap, and, where gold rationales
-// exist, the plausibility of the teacher explanation it learned from. Writes results.json
-// (../shared/RESULTS.md), simulability_vs_n.png, head_weights.png, plausibility.png (with gold
-// rationales) and explanations.html.
+// The SMaT text task shared by 09_smat_text_synthetic and 10_smat_text (they differ only in their
+// data): a Transformer over token ids with a padding mask, explained over its tokens, and the
+// explanations shown as shaded tokens in explanations.html. The experiment is smat_experiment.hpp's.
 #pragma once
 #include <algorithm>
-#include <cmath>
-#include <cstdio>
+#include <cstdint>
 #include <filesystem>
 #include <map>
-#include <memory>
 #include <string>
 #include <vector>
 
-#include "common.hpp"
-#include "metagrad/backend/threads.hpp"
 #include "metagrad/data/text.hpp"
 #include "metagrad/io/html.hpp"
-#include "metagrad/io/plot.hpp"
-#include "metagrad/learn/metrics.hpp"
-#include "metagrad/learn/plausibility.hpp"
-#include "metagrad/learn/simulation.hpp"
-#include "metagrad/learn/static_explainers.hpp"
-#include "metagrad/learn/student_training.hpp"
-#include "metagrad/optim/adam.hpp"
+#include "smat_experiment.hpp"
 
 namespace metagrad::examples::smat {
 
-using T = float;
-namespace ml = metagrad::learn;
 using TextData = data::TextDataset<T>;
 
 /// The splits of a text task; gold rationales [N, S] (1 on the tokens that decide the label) for
 /// test where the task has them.
 struct TextTask {
+  using Data = TextData;
+  using Model = nn::TransformerEncoder<T>;
+  using Forward = ml::TransformerAttentionForward;
+
   std::string name, source;
   std::vector<std::string> vocabulary;  // id -> token
   TextData teacher_train, pool, valid, test;
   Tensor<T> test_gold;
-};
 
-struct Config {
-  int seeds = 5;
-  std::vector<std::int64_t> ns{125, 250, 500};
-  std::vector<std::string> conditions{"none",          "attention_all",    "attention_last",      "gradient_norm",
-                                      "gradient_x_input", "integrated_gradients", "smat"};
-  std::int64_t d_model = 64, heads = 4, layers = 2, d_ff = 128;
-  // Students start from scratch here (the paper's are pretrained ELECTRA), and at the paper's SGD
-  // lr 5e-3 they never leave chance; the architecture and lr were chosen on the student-valid
-  // simulability of the no-explanation student (N = 125, seeds 0-1) from pre-/post-LN and
-  // lr in {0.1, 0.2, 0.3, 0.5, 0.7, 1.0} (pre-LN 0.5: 0.79/0.785).
-  bool pre_norm = true;
-  int teacher_epochs = 10;
-  double teacher_lr = 1e-3;
-  double student_lr = 0.5;
-  int max_epochs = 150, patience = 20;
-  std::int64_t batch = 32;
-  double meta_lr = 5e-4;
-  std::int64_t unroll_steps = 1;
-  int threads = 1;
-  int html_examples = 12;
-
-  Json json() const {
-    return {{"seeds", seeds},
-            {"ns", ns},
-            {"conditions", conditions},
-            {"teacher_and_student",
-             {{"layers", layers}, {"heads", heads}, {"d_model", d_model}, {"d_ff", d_ff}, {"pre_norm", pre_norm}}},
-            {"teacher_optimizer", "AdamW"},
-            {"teacher_lr", teacher_lr},
-            {"teacher_epochs", teacher_epochs},
-            {"student_optimizer", "SGD, global-norm clip 5.0, weight decay 0.01"},
-            {"student_lr", student_lr},
-            {"student_lr_selection",
-             "pre-LN and lr 0.5 chosen on student-valid simulability of the no-explanation student (N = 125, seeds "
-             "0-1) among pre/post-LN x lr {0.1, 0.2, 0.3, 0.5, 0.7, 1.0}; the paper's 5e-3 suits its pretrained "
-             "students, and from scratch stays at chance"},
-            {"student_max_epochs", max_epochs},
-            {"patience", patience},
-            {"batch", batch},
-            {"meta_optimizer", "AdamW (weight decay 1e-4)"},
-            {"meta_lr", meta_lr},
-            {"unroll_steps", unroll_steps},
-            {"threads", threads}};
+  Model make_model(const Config& cfg, Generator& gen) const {
+    return Model({.vocab_size = static_cast<std::int64_t>(vocabulary.size()),
+                  .max_len = test.ids.size(1),
+                  .d_model = cfg.d_model,
+                  .num_heads = cfg.heads,
+                  .d_ff = cfg.d_ff,
+                  .num_layers = cfg.layers,
+                  .num_classes = 2,
+                  .pre_norm = cfg.pre_norm},
+                 gen);
   }
-};
-
-inline void add_options(CLI::App& app, Config& cfg) {
-  app.add_option("--seeds", cfg.seeds, "seeds (0, 1, ...)")->check(CLI::PositiveNumber);
-  app.add_option("--ns", cfg.ns, "student training-set sizes");
-  app.add_option("--conditions", cfg.conditions, "conditions to run")->delimiter(',');
-  app.add_option("--d-model", cfg.d_model, "model width")->check(CLI::PositiveNumber);
-  app.add_flag("--pre-norm,!--post-norm", cfg.pre_norm, "pre-LN Transformer layers (the default; --post-norm: post-LN as in BERT)");
-  app.add_option("--batch", cfg.batch, "student and teacher batch size")->check(CLI::PositiveNumber);
-  app.add_option("--teacher-epochs", cfg.teacher_epochs, "teacher epochs")->check(CLI::PositiveNumber);
-  app.add_option("--student-lr", cfg.student_lr, "the student's SGD learning rate")->check(CLI::PositiveNumber);
-  app.add_option("--max-epochs", cfg.max_epochs, "student epochs at most")->check(CLI::PositiveNumber);
-  app.add_option("--patience", cfg.patience, "early-stopping patience (epochs)")->check(CLI::PositiveNumber);
-  app.add_option("--meta-lr", cfg.meta_lr, "AdamW learning rate of the teacher explainer")->check(CLI::PositiveNumber);
-  app.add_option("--unroll-steps", cfg.unroll_steps, "K student steps unrolled per meta step")->check(CLI::PositiveNumber);
-  app.add_option("--threads", cfg.threads, "CPU threads")->check(CLI::PositiveNumber);
-}
-
-inline nn::TransformerConfig model_config(const Config& cfg, const TextTask& task) {
-  return {.vocab_size = static_cast<std::int64_t>(task.vocabulary.size()),
-          .max_len = task.test.ids.size(1),
-          .d_model = cfg.d_model,
-          .num_heads = cfg.heads,
-          .d_ff = cfg.d_ff,
-          .num_layers = cfg.layers,
-          .num_classes = 2,
-          .pre_norm = cfg.pre_norm};
-}
-
-inline TextData relabelled(const TextData& d, const std::vector<std::int64_t>& labels) {
-  auto y = IndexTensor::empty(Shape{static_cast<std::int64_t>(labels.size())});
-  std::copy(labels.begin(), labels.end(), y.fresh_data());
-  return {d.ids, d.mask, y};
-}
-
-inline std::vector<std::int64_t> rows_upto(std::int64_t n) {
-  std::vector<std::int64_t> r(static_cast<std::size_t>(n));
-  for (std::int64_t i = 0; i < n; ++i) r[static_cast<std::size_t>(i)] = i;
-  return r;
-}
-
-/// f(rows of d) over d in chunks, concatenated along dim 0.
-template <class F>
-Tensor<T> in_chunks(const TextData& d, F&& f, std::int64_t chunk = 256) {
-  std::vector<Tensor<T>> parts;
-  for (std::int64_t s = 0; s < d.size(); s += chunk) {
-    std::vector<std::int64_t> rows;
-    for (std::int64_t i = s; i < std::min(s + chunk, d.size()); ++i) rows.push_back(i);
-    parts.push_back(f(d.subset(rows)));
+  Tensor<T> logits(Model& model, const TextData& b) const { return model.forward(b.ids, b.mask).logits; }
+  Tensor<T> head_scores(Model& model, const TextData& b) const {
+    return metagrad::head_scores(model.forward(b.ids, b.mask).attention_logits, b.mask);
   }
-  return parts.size() == 1 ? parts[0] : concat(parts, 0);
-}
-
-inline double accuracy_of(nn::TransformerEncoder<T>& model, const TextData& d) {
-  model.eval();
-  const auto pred = ml::predict_in_batches(d, [&](const TextData& b) { return model.forward(b.ids, b.mask).logits; });
-  return ml::agreement(pred, d.labels.values());
-}
-
-/// Trains the teacher with AdamW on its split; prints a line per epoch.
-inline void train_teacher(nn::TransformerEncoder<T>& teacher, const TextTask& task, const Config& cfg) {
-  AdamW<T> opt(teacher.parameters(), {.lr = cfg.teacher_lr, .weight_decay = 0.01});
-  data::Loader loader(task.teacher_train, cfg.batch, 12345);
-  Progress progress(cfg.teacher_epochs);
-  for (int e = 1; e <= cfg.teacher_epochs; ++e) {
-    teacher.train();
-    double loss_sum = 0;
-    for (const auto& b : loader.epoch(e)) {
-      opt.zero_grad();
-      const auto loss = cross_entropy(teacher.forward(b.ids, b.mask).logits, b.labels);
-      backward(loss);
-      clip_grad_norm_(teacher.parameters(), 1.0);
-      opt.step();
-      loss_sum += static_cast<double>(loss.item());
-    }
-    progress.print_epoch(e, formatted("teacher loss %.4f  valid acc %.4f", loss_sum / static_cast<double>(loader.batches_per_epoch()),
-                                      accuracy_of(teacher, task.valid)));
+  Tensor<T> explanation_mask(const TextData& d) const { return d.mask; }
+  Tensor<T> static_scores(ml::StaticExplainer kind, Model& model, const TextData& b) const {
+    return ml::static_explainer_scores(kind, model, b.ids, b.mask);
   }
-  teacher.eval();
-}
-
-/// What one student run gives.
-struct RunOutcome {
-  double simulability = 0, valid_simulability = 0, boot_mean = 0, boot_low = 0, boot_high = 0;
-  double plausibility = std::nan("");  // of the teacher explanation it learned from
-  int best_epoch = 0, epochs = 0;
-  std::vector<double> head_weights;  // smat: the learned λ
-};
-
-inline int run_experiment(const TextTask& task, const Config& cfg, const CommonOptions& common,
-                          const std::string& example, const std::string& data_note) {
-  const auto t_start = Clock::now();
-  set_num_threads(cfg.threads);
-  const std::filesystem::path out = common.out_dir;
-  std::filesystem::create_directories(out);
-  for (const auto& c : cfg.conditions)
-    check(c == "none" || c == "smat" || (ml::static_explainer_named(c), true), example.c_str(), "unknown condition ", c);
-  const std::int64_t pool_max = *std::max_element(cfg.ns.begin(), cfg.ns.end());
-  check(pool_max <= task.pool.size(), example.c_str(), "N = ", pool_max, " exceeds the student pool of ", task.pool.size());
-  const bool has_gold = task.test_gold.defined();
-  std::printf("%s: teacher split %lld, student pool %lld, student valid %lld, test %lld, max_len %lld, vocabulary %zu\n",
-              example.c_str(), static_cast<long long>(task.teacher_train.size()), static_cast<long long>(task.pool.size()),
-              static_cast<long long>(task.valid.size()), static_cast<long long>(task.test.size()),
-              static_cast<long long>(task.test.ids.size(1)), task.vocabulary.size());
-
-  // ---- the teacher ----
-  Generator teacher_gen(1000);
-  nn::TransformerEncoder<T> teacher(model_config(cfg, task), teacher_gen);
-  train_teacher(teacher, task, cfg);
-  const double teacher_test_acc = accuracy_of(teacher, task.test);
-  std::printf("teacher test accuracy %.4f\n", teacher_test_acc);
-  auto teacher_pred = [&](const TextData& d) {
-    return ml::predict_in_batches(d, [&](const TextData& b) { return teacher.forward(b.ids, b.mask).logits; });
-  };
-  const TextData pool = relabelled(task.pool, teacher_pred(task.pool));
-  const TextData valid = relabelled(task.valid, teacher_pred(task.valid));
-  const TextData test = relabelled(task.test, teacher_pred(task.test));
-
-  // ---- the teacher's explanations, computed once: it is fixed ----
-  std::map<std::string, Tensor<T>> pool_logits, test_scores;
-  for (const auto& c : cfg.conditions) {
-    if (c == "none" || c == "smat") continue;
-    const auto kind = ml::static_explainer_named(c);
-    pool_logits[c] = in_chunks(pool, [&](const TextData& b) { return ml::static_explanation_logits(kind, teacher, b.ids, b.mask); }, 64);
-    test_scores[c] = in_chunks(test, [&](const TextData& b) { return ml::static_explainer_scores(kind, teacher, b.ids, b.mask); }, 64);
+  TextData relabelled(const TextData& d, const std::vector<std::int64_t>& labels) const {
+    auto y = IndexTensor::empty(Shape{static_cast<std::int64_t>(labels.size())});
+    std::copy(labels.begin(), labels.end(), y.fresh_data());
+    return {d.ids, d.mask, y};
   }
-  auto head_scores_of = [&](const TextData& d) {
-    return in_chunks(d, [&](const TextData& b) {
-      NoGradGuard no_grad;
-      return head_scores(teacher.forward(b.ids, b.mask).attention_logits, b.mask);
-    });
-  };
-  const Tensor<T> pool_heads = head_scores_of(pool), test_heads = head_scores_of(test);
-  const std::int64_t n_heads = cfg.layers * cfg.heads;
+  std::string sizes() const {
+    return formatted("max_len %lld, vocabulary %zu", static_cast<long long>(test.ids.size(1)), vocabulary.size());
+  }
+  Json data_json() const { return {{"max_len", test.ids.size(1)}}; }
 
-  // ---- students ----
-  std::vector<std::uint64_t> seeds;
-  for (int s = 0; s < cfg.seeds; ++s) seeds.push_back(static_cast<std::uint64_t>(s));
-  // outcomes[condition][n index][seed]
-  std::map<std::string, std::vector<std::vector<RunOutcome>>> outcomes;
-  for (const auto& c : cfg.conditions) outcomes[c].assign(cfg.ns.size(), {});
-  const int total_runs = static_cast<int>(cfg.conditions.size() * cfg.ns.size() * seeds.size());
-  int runs_done = 0;
-  const auto t_students = Clock::now();
-  LearnedAttentionExplainer<T> shown_explainer(cfg.layers, cfg.heads);  // smat's at the smallest N, seed 0
-  bool have_shown = false;
-  for (std::uint64_t seed : seeds) {
-    const auto order = data::permutation(pool.size(), 777 + seed);
-    for (std::size_t ni = 0; ni < cfg.ns.size(); ++ni) {
-      const std::int64_t n = cfg.ns[ni];
-      const std::vector<std::int64_t> rows(order.begin(), order.begin() + n);
-      const TextData train = pool.subset(rows);
-      const Tensor<T> heads_train = data::take_rows(pool_heads, rows);
-      for (const auto& c : cfg.conditions) {
-        Generator init(seed * 7919 + 17);
-        nn::TransformerEncoder<T> model(model_config(cfg, task), init);
-        LearnedAttentionExplainer<T> student_explainer(cfg.layers, cfg.heads);
-        student_explainer.head_logits.requires_grad_();
-        ml::Student<T, nn::TransformerEncoder<T>, LearnedAttentionExplainer<T>, ml::TransformerAttentionForward> student(
-            model, student_explainer, {});
-        LearnedAttentionExplainer<T> teacher_explainer(cfg.layers, cfg.heads);
-        ml::TeacherExplanationFn<T> teacher_explanation;
-        double beta = 0;
-        Tensor<T> train_logits;
-        if (c == "smat") {
-          beta = 5.0;
-          teacher_explanation = [&](std::span<const std::int64_t> r) {
-            return teacher_explainer.explanation_logits(data::take_rows(heads_train, r), data::take_rows(train.mask, r));
-          };
-        } else if (c != "none") {
-          beta = ml::explainer_beta(ml::static_explainer_named(c));
-          train_logits = data::take_rows(pool_logits[c], rows);
-          teacher_explanation = [&](std::span<const std::int64_t> r) { return data::take_rows(train_logits, r); };
-        }
-        ml::StudentFitOptions fo{.max_epochs = cfg.max_epochs,
-                                 .patience = cfg.patience,
-                                 .batch_size = cfg.batch,
-                                 .seed = seed,
-                                 .smat = {.beta = beta, .student_lr = cfg.student_lr, .unroll_steps = cfg.unroll_steps},
-                                 .meta_lr = cfg.meta_lr};
-        const double elapsed_before = seconds_since(t_students);
-        const auto t_run = Clock::now();
-        auto on_epoch = [&](const ml::EpochLog& log) {
-          if (log.epoch % 5 != 0 && log.epoch != 1) return;
-          const double run_s = seconds_since(t_run);
-          // The pace so far: finished runs, plus this one's share of its epochs.
-          const double done = runs_done + std::min(0.9, static_cast<double>(log.epoch) / cfg.max_epochs);
-          const double eta = done > 0 ? (elapsed_before + run_s) / done * (total_runs - done) : 0;
-          std::printf("[run %d/%d] seed %llu N %lld %-20s epoch %3d  loss %.4f  valid sim %.4f%s  %6.1f s  ETA %.0f s\n",
-                      runs_done + 1, total_runs, static_cast<unsigned long long>(seed), static_cast<long long>(n),
-                      c.c_str(), log.epoch, log.train_loss, log.valid_simulability,
-                      c == "smat" ? formatted("  meta outer %.4f", log.meta_outer_loss).c_str() : "",
-                      seconds_since(t_start), eta);
-          std::fflush(stdout);
-        };
-        const auto fit = ml::fit_student<T>(student, train, valid, teacher_explanation, fo,
-                                            c == "smat" ? &teacher_explainer : nullptr, on_epoch);
-        RunOutcome r;
-        const auto pred = ml::predict_in_batches(test, [&](const TextData& b) { return model.forward(b.ids, b.mask).logits; });
-        r.simulability = ml::agreement(pred, test.labels.values());
-        const auto boot = ml::bootstrap_agreement(pred, test.labels.values(), seed);
-        r.boot_mean = boot.mean;
-        r.boot_low = boot.low;
-        r.boot_high = boot.high;
-        r.valid_simulability = fit.best_valid_simulability;
-        r.best_epoch = fit.best_epoch;
-        r.epochs = fit.epochs_run;
-        if (c == "smat") {
-          const auto lambda = teacher_explainer.head_weights().detach();
-          r.head_weights.assign(lambda.data(), lambda.data() + lambda.numel());
-          if (has_gold) {
-            NoGradGuard no_grad;
-            r.plausibility = ml::plausibility_auc(teacher_explainer.explanation_logits(test_heads, test.mask), task.test_gold,
-                                                  test.mask).auc;
-          }
-          if (!have_shown && ni == 0) {
-            shown_explainer.head_logits = clone(teacher_explainer.head_logits.detach());
-            have_shown = true;
-          }
-        } else if (c != "none" && has_gold) {
-          r.plausibility = ml::plausibility_auc(test_scores[c], task.test_gold, test.mask).auc;
-        }
-        ++runs_done;
-        std::printf("[run %d/%d] seed %llu N %lld %-20s done: test simulability %.4f (bootstrap %.4f [%.4f, %.4f]), best "
-                    "epoch %d of %d, %.1f s\n",
-                    runs_done, total_runs, static_cast<unsigned long long>(seed), static_cast<long long>(n), c.c_str(),
-                    r.simulability, r.boot_mean, r.boot_low, r.boot_high, r.best_epoch, r.epochs, seconds_since(t_run));
-        std::fflush(stdout);
-        outcomes[c][ni].push_back(std::move(r));
-      }
-    }
-  }
-
-  // ---- results.json: one row per (condition, N); the smallest N is each method's headline ----
-  Results results(example, common.quick, "Learning to Scaffold: Optimizing Model Explanations for Teaching (SMaT; Fernandes et al., NeurIPS 2022)",
-                  {{"name", task.name},
-                   {"source", task.source},
-                   {"n_train", task.pool.size()},
-                   {"n_train_note", "the student pool; each student trains on its first N after a per-seed shuffle"},
-                   {"n_teacher_train", task.teacher_train.size()},
-                   {"n_val", task.valid.size()},
-                   {"n_test", task.test.size()},
-                   {"max_len", task.test.ids.size(1)},
-                   {"note", data_note}},
-                  seeds,
-                  "no hyperparameter is selected: every condition runs at the paper's settings (β, temperatures); each "
-                  "student keeps its epoch of best student-valid simulability (early stopping, patience), test measured "
-                  "once; the smallest N is each method's headline row (fixed before the run)");
-  std::printf("\n%-22s", "simulability (test)");
-  for (auto n : cfg.ns) std::printf("  N=%-21lld", static_cast<long long>(n));
-  std::printf("  plausibility\n");
-  Json table = Json::object();
-  for (const auto& c : cfg.conditions) {
-    std::printf("%-22s", c.c_str());
-    for (std::size_t ni = 0; ni < cfg.ns.size(); ++ni) {
-      const auto& rs = outcomes[c][ni];
-      auto over = [&](auto get) {
-        std::vector<double> v;
-        for (const auto& r : rs) v.push_back(get(r));
-        return v;
-      };
-      const auto sim = over([](const RunOutcome& r) { return r.simulability; });
-      std::vector<std::pair<std::string, std::vector<double>>> metrics{
-          {"simulability", sim},
-          {"valid_simulability", over([](const RunOutcome& r) { return r.valid_simulability; })},
-          {"bootstrap_simulability", over([](const RunOutcome& r) { return r.boot_mean; })}};
-      const bool plaus = !std::isnan(rs.front().plausibility);
-      if (plaus) metrics.push_back({"plausibility_auc", over([](const RunOutcome& r) { return r.plausibility; })});
-      const double beta = c == "none" ? 0.0 : c == "smat" ? 5.0 : ml::explainer_beta(ml::static_explainer_named(c));
-      Json setting{{"n", cfg.ns[ni]}, {"beta", beta}};
-      if (c != "none" && c != "smat") setting["temperature"] = ml::explainer_temperature(ml::static_explainer_named(c));
-      results.add_row(c, setting, ni == 0, metrics);
-      const auto m = ml::median_iqr(sim);
-      auto& row = results.doc["rows"].back();
-      row["chosen"] = true;
-      row["simulability_median"] = m.median;
-      row["simulability_q25"] = m.q25;
-      row["simulability_q75"] = m.q75;
-      Json ci = Json::array();
-      for (const auto& r : rs) ci.push_back({r.boot_low, r.boot_high});
-      row["bootstrap_ci95"] = ci;
-      row["best_epochs"] = over([](const RunOutcome& r) { return static_cast<double>(r.best_epoch); });
-      if (c == "smat") {
-        Json lambdas = Json::array();
-        for (const auto& r : rs) lambdas.push_back(r.head_weights);
-        row["head_weights"] = lambdas;
-      }
-      std::printf("  %.4f [%.4f:%.4f]    ", m.median, m.q25, m.q75);
-      if (plaus && ni + 1 == cfg.ns.size()) {
-        const auto p = ml::median_iqr(over([](const RunOutcome& r) { return r.plausibility; }));
-        std::printf("  %.3f", p.median);
-      }
-    }
-    std::printf("\n");
-  }
-  results.doc["curve_keys"] = {"n"};
-  results.doc["headline"] = {"simulability", "plausibility_auc"};
-  results.doc["teacher_test_acc"] = teacher_test_acc;
-  results.doc["config"] = cfg.json();
-  results.doc["std"] = "sample standard deviation (n - 1) over seeds; the tables report median [q25:q75]";
-  results.doc["bootstrap"] = "per run: 500 resamples of half the test set with replacement (bootstrap_eval.py)";
-  results.doc["paper_figures_note"] = "no paper figure applies (PAPERS.md section 1: the target is the ordering SMaT >= best static > none)";
-
-  // ---- figures ----
-  {
-    std::vector<io::LineSeries> series;
-    for (const auto& c : cfg.conditions) {
-      io::LineSeries s{c, {}, {}, {}};
-      for (std::size_t ni = 0; ni < cfg.ns.size(); ++ni) {
-        std::vector<double> v;
-        for (const auto& r : outcomes[c][ni]) v.push_back(r.simulability);
-        s.x.push_back(static_cast<double>(cfg.ns[ni]));
-        s.y.push_back(ml::median_iqr(v).median);
-      }
-      series.push_back(s);
-    }
-    io::write_line_chart(out / "simulability_vs_n.png",
-                         formatted("Student simulability vs N (%s; median over %zu seeds)", task.name.c_str(), seeds.size()),
-                         "student training examples N (log scale)", "test simulability (agreement with teacher)", series,
-                         true);
-    results.add_figure("simulability_vs_n.png");
-  }
-  if (std::find(cfg.conditions.begin(), cfg.conditions.end(), "smat") != cfg.conditions.end()) {
-    std::vector<std::string> heads;
-    for (std::int64_t l = 0; l < cfg.layers; ++l)
-      for (std::int64_t h = 0; h < cfg.heads; ++h)
-        heads.push_back(formatted("layer %lld head %lld", static_cast<long long>(l + 1), static_cast<long long>(h + 1)));
-    std::vector<io::BarSeries> series;
-    series.push_back({"uniform start", std::vector<double>(static_cast<std::size_t>(n_heads), 1.0 / static_cast<double>(n_heads)), {}});
-    for (std::size_t ni = 0; ni < cfg.ns.size(); ++ni) {
-      io::BarSeries s{formatted("SMaT, N = %lld", static_cast<long long>(cfg.ns[ni])), {}, {}};
-      const auto& rs = outcomes["smat"][ni];
-      for (std::int64_t k = 0; k < n_heads; ++k) {
-        std::vector<double> v;
-        for (const auto& r : rs) v.push_back(r.head_weights[static_cast<std::size_t>(k)]);
-        const auto sm = ml::summarize(v);
-        s.mean.push_back(sm.mean);
-        s.err.push_back(sm.std);
-      }
-      series.push_back(s);
-    }
-    io::write_bar_chart(out / "head_weights.png",
-                        formatted("Learned teacher head weights lambda = sparsemax(phi) (%s; mean ± std over seeds)",
-                                  task.name.c_str()),
-                        "lambda", heads, series);
-    results.add_figure("head_weights.png");
-  }
-  if (has_gold) {
-    std::vector<std::string> names;
-    io::BarSeries s{"plausibility AUC (test)", {}, {}};
-    for (const auto& c : cfg.conditions) {
-      if (c == "none") continue;
-      std::vector<double> v;
-      for (const auto& rs : outcomes[c])
-        for (const auto& r : rs) v.push_back(r.plausibility);
-      const auto sm = ml::summarize(v);
-      names.push_back(c);
-      s.mean.push_back(sm.mean);
-      s.err.push_back(sm.std);
-    }
-    if (!names.empty()) {
-      io::write_bar_chart(out / "plausibility.png",
-                          formatted("Plausibility of the teacher explanations (%s)", task.name.c_str()),
-                          "per-example ROC-AUC vs gold rationale (0.5 chance; ± std)", names, {s});
-      results.add_figure("plausibility.png");
-    }
-  }
-  {
-    // Test examples with each teacher explanation's token distribution; SMaT's from seed 0, smallest N.
+  /// explanations.html: each shown test example's tokens shaded by each explanation (and its gold
+  /// rationale where there is one).
+  void write_explanations(const std::filesystem::path& out, const TextData& shown,
+                          const std::map<std::string, Tensor<T>>& dist, Results& results) const {
     std::vector<io::TokenLine> lines;
-    const std::int64_t shown = std::min<std::int64_t>(cfg.html_examples, test.size());
-    const std::int64_t s_len = test.ids.size(1);
-    std::map<std::string, Tensor<T>> dist;
-    {
-      NoGradGuard no_grad;
-      std::vector<std::int64_t> rows = rows_upto(shown);
-      const auto sub = test.subset(rows);
-      for (const auto& c : cfg.conditions) {
-        if (c == "none") continue;
-        if (c == "smat") {
-          if (have_shown)
-            dist[c] = softmax(shown_explainer.explanation_logits(data::take_rows(test_heads, rows), sub.mask), 1);
-          continue;
-        }
-        dist[c] = softmax(ml::static_explanation_logits(ml::static_explainer_named(c), teacher, sub.ids, sub.mask), 1);
-      }
-    }
-    for (std::int64_t i = 0; i < shown; ++i) {
+    const bool has_gold = test_gold.defined();
+    for (std::int64_t i = 0; i < shown.size(); ++i) {
       std::vector<std::string> tokens;
       std::int64_t len = 0;
-      for (std::int64_t t = 0; t < s_len && test.mask(i, t) != 0; ++t, ++len)
-        tokens.push_back(task.vocabulary[static_cast<std::size_t>(test.ids(i, t))]);
+      for (std::int64_t t = 0; t < shown.ids.size(1) && shown.mask(i, t) != 0; ++t, ++len)
+        tokens.push_back(vocabulary[static_cast<std::size_t>(shown.ids(i, t))]);
       if (has_gold) {
         std::vector<double> g;
-        for (std::int64_t t = 0; t < len; ++t) g.push_back(static_cast<double>(task.test_gold(i, t)));
+        for (std::int64_t t = 0; t < len; ++t) g.push_back(static_cast<double>(test_gold(i, t)));
         lines.push_back({tokens, g, formatted("#%lld gold rationale (label %lld, teacher %lld):", static_cast<long long>(i),
-                                              static_cast<long long>(task.test.labels(i)), static_cast<long long>(test.labels(i)))});
+                                              static_cast<long long>(test.labels(i)), static_cast<long long>(shown.labels(i)))});
       }
       for (const auto& [c, d] : dist) {
         std::vector<double> sc;
@@ -499,13 +84,10 @@ inline int run_experiment(const TextTask& task, const Config& cfg, const CommonO
     }
     io::write_token_html(out / "explanations.html",
                          formatted("SMaT teacher explanations on %s test examples (shade: share of the token distribution, "
-                                   "per line)", task.name.c_str()),
+                                   "per line)", name.c_str()),
                          lines);
     results.doc["html"] = "explanations.html";
   }
-  results.write(out, seconds_since(t_start));
-  std::printf("%.0f s in all\n", seconds_since(t_start));
-  return 0;
-}
+};
 
 }  // namespace metagrad::examples::smat

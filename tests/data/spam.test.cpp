@@ -89,3 +89,12 @@ TEST_SUITE("data.spam") {
     CHECK(vocab.size() > 100);
   }
 }
+
+TEST_SUITE("data.spam") {
+  TEST_CASE("data.subject_and_body: the Subject line and the body, the other headers dropped") {
+    const std::string email = "From: a@b.c\nSubject: Cheap pills\nX-Mailer: z\n\nBuy now.\n\nBye";
+    CHECK(md::subject_and_body(email) == " Cheap pills\nBuy now.\n\nBye");
+    CHECK(md::subject_and_body("From: a@b.c\n\nbody") == "\nbody");
+    CHECK(md::subject_and_body("Subject: only headers") == " only headers");
+  }
+}

@@ -40,3 +40,33 @@ TEST_SUITE("io.html") {
     METAGRAD_CHECK_ERROR(io::token_line_html({{"a"}, {NAN}, ""}), "token_line_html", "nan");
   }
 }
+
+TEST_SUITE("io.html") {
+  TEST_CASE("io.html: a span hierarchy frames each region's run of tokens, shaded by the region's score") {
+    const io::SpanHierarchy h{{"buy", "cheap", "<pills>", "now"},
+                              {{0, -1, -1, 1}, {0, 0, 0, -1}},
+                              {{2.0, -1.0}, {4.0}},
+                              "spam"};
+    const auto html = io::span_hierarchy_html(h);
+    CHECK(html.find("<caption>spam</caption>") != std::string::npos);
+    CHECK(html.find("rgba(220,40,40,0.800)\" title=\"2\">buy</span>") != std::string::npos);  // the level's max
+    CHECK(html.find("<span class=\"free\">cheap &lt;pills&gt;</span>") != std::string::npos);
+    CHECK(html.find("rgba(40,40,220,0.400)\" title=\"-1\">now</span>") != std::string::npos);
+    CHECK(html.find("rgba(220,40,40,0.800)\" title=\"4\">buy cheap &lt;pills&gt;</span>") != std::string::npos);
+    const auto dir = std::filesystem::temp_directory_path() / "metagrad_html_span_test";
+    std::filesystem::create_directories(dir);
+    io::write_span_hierarchy_html(dir / "h.html", "ACD", std::vector<io::SpanHierarchy>{h}, "intro & more");
+    std::ifstream in(dir / "h.html");
+    const std::string page{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+    CHECK(page.find("<p>intro &amp; more</p>") != std::string::npos);
+    CHECK(page.find("title=\"4\">buy cheap") != std::string::npos);
+    std::filesystem::remove_all(dir);
+  }
+
+  TEST_CASE("io.html: a span hierarchy with mismatched sizes or unknown regions is an error") {
+    METAGRAD_CHECK_ERROR(io::span_hierarchy_html({{"a", "b"}, {{0}}, {{1.0}}, ""}), "span_hierarchy_html", "1 tokens",
+                         "has 2");
+    METAGRAD_CHECK_ERROR(io::span_hierarchy_html({{"a"}, {{1}}, {{1.0}}, ""}), "span_hierarchy_html", "region 1");
+    METAGRAD_CHECK_ERROR(io::span_hierarchy_html({{"a"}, {{0}}, {}, ""}), "span_hierarchy_html", "1 levels of regions");
+  }
+}

@@ -2,7 +2,7 @@
 // learn/simulation, smat, static_explainers, plausibility, student_training: the SMaT meta-gradient
 // against a central finite difference of the outer loss through the student's real (clipped,
 // weight-decayed) SGD step; each static explainer on a tiny Transformer against a hand or
-// finite-difference computation; the plausibility AUC, quantiles and bootstrap on hand-made cases;
+// finite-difference computation, and the model-generic ones on a tiny ViT's patches; the plausibility AUC, quantiles and bootstrap on hand-made cases;
 // meta steps on a toy teacher that find the informative explanation head and help the student;
 // bad input.
 #include <cmath>
@@ -18,6 +18,7 @@
 #include "metagrad/learn/smat.hpp"
 #include "metagrad/learn/static_explainers.hpp"
 #include "metagrad/learn/student_training.hpp"
+#include "metagrad/nn/patch_embedding.hpp"
 #include "metagrad/ops/compare.hpp"
 #include "metagrad/ops/linalg.hpp"
 #include "test_util.hpp"
@@ -392,6 +393,60 @@ TEST_CASE("smat: meta steps find the informative teacher head and help the stude
   MESSAGE("valid simulability: fixed explainer ", fixed.best_valid_simulability, ", SMaT ",
           learned.best_valid_simulability, " (lambda_0 ", learned_lambda(0), ")");
   CHECK(learned.best_valid_simulability >= fixed.best_valid_simulability + 0.03);
+}
+
+TEST_CASE("smat: the model-generic static explainers on a tiny ViT's patches") {
+  Generator gen(21);
+  nn::VisionTransformerConfig c{.image_size = 4, .channels = 1, .patch = 2};
+  c.encoder = {.d_model = 4, .num_heads = 2, .d_ff = 6, .num_layers = 2, .num_classes = 3};
+  nn::VisionTransformer<D> vit(c, gen);
+  const auto images = rand<D>(Shape{3, 1, 4, 4}, gen, 0, 1);
+  const std::int64_t n = 3, p = 4, d = 4;
+  NoGradGuard no_grad;
+  const auto out = vit.forward(images);
+  const auto pred = argmax(out.logits, 1);
+  SUBCASE("attention_last: the last layer's heads, the CLS key dropped") {
+    const auto scores = narrow(head_scores(out.attention_logits), 2, 1, p);
+    const auto last = attention_explainer_scores(StaticExplainer::attention_last, scores, 2);
+    REQUIRE(last.shape() == Shape{n, p});
+    for (std::int64_t i = 0; i < n; ++i)
+      for (std::int64_t t = 0; t < p; ++t) {
+        double want = 0;
+        for (std::int64_t h = 0; h < 2; ++h)
+          for (std::int64_t q = 0; q < p + 1; ++q) want += out.attention_logits[1](i, h, q, t + 1) / (2.0 * (p + 1));
+        CHECK(last(i, t) == doctest::Approx(want).epsilon(1e-12));
+      }
+  }
+  SUBCASE("gradient x input w.r.t. the patch embeddings against finite differences") {
+    const auto patches = vit.patch(images).detach();
+    auto logits_of = [&](const Tensor<D>& e) { return vit.forward_patches(e).logits; };
+    const auto gxi = gradient_explainer_scores(StaticExplainer::gradient_x_input, patches, logits_of);
+    REQUIRE(gxi.shape() == Shape{n, p});
+    for (std::int64_t i = 0; i < n; ++i)
+      for (std::int64_t t = 0; t < p; ++t) {
+        double dot = 0;
+        for (std::int64_t k = 0; k < d; ++k) {
+          auto plus = clone(patches), minus = clone(patches);
+          plus.mutable_data()[(i * p + t) * d + k] += 1e-6;
+          minus.mutable_data()[(i * p + t) * d + k] -= 1e-6;
+          const double g = (logits_of(plus)(i, pred(i)) - logits_of(minus)(i, pred(i))) / 2e-6;
+          dot += g * patches(i, t, k);
+        }
+        CHECK(gxi(i, t) == doctest::Approx(dot).epsilon(1e-6).scale(1e-9));
+      }
+  }
+  SUBCASE("a gradient kind for the attention part and back are errors") {
+    const auto scores = zeros<D>(Shape{n, 4, p});
+    METAGRAD_CHECK_ERROR(attention_explainer_scores(StaticExplainer::gradient_norm, scores, 2),
+                         "attention_explainer_scores", "gradient_norm");
+    METAGRAD_CHECK_ERROR(attention_explainer_scores(StaticExplainer::attention_all, scores, 3),
+                         "attention_explainer_scores", "[3, 4, 4]", "H = 3");
+    auto logits_of = [&](const Tensor<D>& e) { return vit.forward_patches(e).logits; };
+    METAGRAD_CHECK_ERROR(gradient_explainer_scores(StaticExplainer::attention_last, zeros<D>(Shape{n, p, d}), logits_of),
+                         "gradient_explainer_scores", "attention_last");
+    METAGRAD_CHECK_ERROR(gradient_explainer_scores(StaticExplainer::gradient_norm, zeros<D>(Shape{n, d}), logits_of),
+                         "gradient_explainer_scores", "[3, 4]");
+  }
 }
 
 TEST_CASE("smat: bad input names the op and the shapes") {

@@ -5,6 +5,7 @@
 // "spam-2", "checksum": {...}, "text": "<the raw email>"}. The label is 1 for spam, 0 for ham, from
 // "group". Every field is checked; a corrupt file gets a metagrad::Error naming it.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -82,6 +83,23 @@ inline SpamCorpus read_spam_assassin(const std::filesystem::path& dir) {
     corpus.texts.push_back(detail::string_field(doc, "text", file, op));
   }
   return corpus;
+}
+
+/// An email's "Subject:" line (without the word) and its body (after the first blank line): the
+/// text the spam examples read. The other headers name mail servers and dates, which a small model
+/// would learn as a shortcut.
+inline std::string subject_and_body(const std::string& email) {
+  std::string out;
+  const auto header_end = email.find("\n\n");
+  const std::string header = email.substr(0, header_end);
+  std::size_t at = 0;
+  while (at < header.size()) {
+    const auto eol = std::min(header.find('\n', at), header.size());
+    if (header.compare(at, 8, "Subject:") == 0) out = header.substr(at + 8, eol - at - 8);
+    at = eol + 1;
+  }
+  if (header_end != std::string::npos) out += "\n" + email.substr(header_end + 2);
+  return out;
 }
 
 /// The fetched corpus (run examples/fetch_data.sh spam-assassin first).

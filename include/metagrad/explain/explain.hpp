@@ -6,6 +6,7 @@
 #include "metagrad/explain/acd.hpp"
 #include "metagrad/explain/attention.hpp"
 #include "metagrad/explain/cd.hpp"
+#include "metagrad/explain/cd_lstm.hpp"
 #include "metagrad/explain/embedding_gradient.hpp"
 #include "metagrad/explain/explainer.hpp"
 #include "metagrad/explain/gradient.hpp"

@@ -6,6 +6,7 @@
 #include "metagrad/learn/batch.hpp"
 #include "metagrad/learn/blob_sampler.hpp"
 #include "metagrad/learn/cdep.hpp"
+#include "metagrad/learn/cdep_networks.hpp"
 #include "metagrad/learn/constrained_fit.hpp"
 #include "metagrad/learn/erm.hpp"
 #include "metagrad/learn/expected_gradients.hpp"

@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: MIT
-// SMaT's static explainers of a Transformer text classifier, as explanation logits over tokens
-// [B, S] (padding at -1e9; the explanation is their softmax), with the temperatures and β of the
-// authors' tapes: attention of all heads at equal weight and of the last layer only (β 5); the
-// gradient norm ‖∂ŷ/∂e_t‖₂ (whose temperature the authors never apply), gradient × input
-// ⟨∂ŷ/∂e_t, e_t⟩ / 0.1 and integrated gradients (10 steps, zero baseline, summed over the
-// embedding) / 0.5 (β 0.2). Gradients are of the predicted class's logit w.r.t. the input token
-// embeddings (explain/embedding_gradient.hpp).
+// SMaT's static explainers, as explanation logits over tokens [B, S] (padding at -1e9; the
+// explanation is their softmax), with the temperatures and β of the authors' tapes: attention of
+// all heads at equal weight and of the last layer only (β 5); the gradient norm ‖∂ŷ/∂e_t‖₂ (whose
+// temperature the authors never apply), gradient × input ⟨∂ŷ/∂e_t, e_t⟩ / 0.1 and integrated
+// gradients (10 steps, zero baseline, summed over the embedding) / 0.5 (β 0.2). Gradients are of
+// the predicted class's logit w.r.t. the input embeddings. The attention and gradient parts take
+// any model (head scores; embeddings and a function of them), so a ViT's patches serve as a text
+// Transformer's tokens do; the TransformerEncoder overloads wire the text model in.
 #pragma once
 #include <array>
 #include <cstdint>
@@ -13,7 +14,7 @@
 #include <string_view>
 
 #include "metagrad/explain/attention.hpp"
-#include "metagrad/explain/embedding_gradient.hpp"
+#include "metagrad/explain/explainer.hpp"
 #include "metagrad/explain/integrated_gradients.hpp"
 #include "metagrad/nn/transformer.hpp"
 #include "metagrad/ops/reduction.hpp"
@@ -71,8 +72,52 @@ Tensor<T> masked_explanation_logits(const Tensor<T>& scores, const Tensor<T>& ma
 }
 }  // namespace detail
 
-/// The raw per-token scores [B, S] of `explainer` for `model`'s predicted classes (before the
-/// temperature and the padding bias), as constants.
+/// attention_all / attention_last from head scores [B, L·H, S] (head_scores(): layer-major): the
+/// mean over all heads, or over the last layer's `heads_per_layer` heads.
+template <Floating T>
+Tensor<T> attention_explainer_scores(StaticExplainer explainer, const Tensor<T>& head_scores,
+                                     std::int64_t heads_per_layer) {
+  const char* op = "attention_explainer_scores";
+  check(is_attention(explainer), op, explainer_name(explainer), " is not an attention explainer");
+  check(head_scores.dim() == 3 && heads_per_layer > 0 && head_scores.size(1) % heads_per_layer == 0, op,
+        "head scores ", head_scores.shape(), " are not [B, L·H, S] with H = ", heads_per_layer);
+  const auto used = explainer == StaticExplainer::attention_last
+                        ? narrow(head_scores, 1, head_scores.size(1) - heads_per_layer, heads_per_layer)
+                        : head_scores;
+  return div(sum(used, {1}), static_cast<T>(used.size(1))).detach();
+}
+
+/// gradient_norm / gradient_x_input / integrated_gradients from the input embeddings [B, S, d] of
+/// any model, `logits_of(e)` mapping embeddings [M, S, d] (M a multiple of B: integrated gradients
+/// sends its path points as one batch) to logits [M, C]; for the predicted classes, as constants
+/// [B, S].
+template <Floating T, class LogitsOf>
+Tensor<T> gradient_explainer_scores(StaticExplainer explainer, const Tensor<T>& embeddings, LogitsOf&& logits_of) {
+  const char* op = "gradient_explainer_scores";
+  check(!is_attention(explainer), op, explainer_name(explainer), " is not a gradient explainer");
+  check(embeddings.dim() == 3 && embeddings.size(0) > 0, op, "embeddings ", embeddings.shape(),
+        " are not [B, S, d] with B > 0");
+  const auto e = embeddings.detach();
+  const auto target = metagrad::detail::resolve_target<T>(logits_of, e, {}, op);
+  if (explainer == StaticExplainer::integrated_gradients) {
+    const IntegratedGradients ig{.steps = kIntegratedGradientSteps, .max_batch = 4096, .baseline_value = 0.0};
+    return sum(ig(logits_of, e, target), {2}).detach();
+  }
+  const auto g = metagrad::detail::input_gradient<T>(logits_of, e, target, {}, op);
+  if (explainer == StaticExplainer::gradient_norm) return norm(g, 2, {2}).detach();
+  return sum(mul(g, e), {2}).detach();
+}
+
+/// The explanation logits [B, S] of `explainer` from its raw scores: scores / temperature, -1e9 at
+/// padding (mask [B, S] 1 at tokens; undefined: none).
+template <Floating T>
+Tensor<T> static_explanation_logits(StaticExplainer explainer, const Tensor<T>& scores, const Tensor<T>& mask = {}) {
+  return detail::masked_explanation_logits(scores, mask, explainer_temperature(explainer));
+}
+
+/// The raw per-token scores [B, S] of `explainer` for a text Transformer's predicted classes
+/// (before the temperature and the padding bias), as constants. Gradients are w.r.t. the token
+/// embeddings.
 template <Floating T>
 Tensor<T> static_explainer_scores(StaticExplainer explainer, nn::TransformerEncoder<T>& model, const IndexTensor& ids,
                                   const Tensor<T>& mask) {
@@ -81,32 +126,31 @@ Tensor<T> static_explainer_scores(StaticExplainer explainer, nn::TransformerEnco
         mask.defined() ? mask.shape().str() : std::string("undefined"), " must both be [B, S]");
   if (is_attention(explainer)) {
     NoGradGuard no_grad;
-    const auto logits = model.forward(ids, mask).attention_logits;
-    const std::vector<Tensor<T>> used =
-        explainer == StaticExplainer::attention_last ? std::vector<Tensor<T>>{logits.back()} : logits;
-    const auto scores = head_scores(used, mask);
-    return div(sum(scores, {1}), static_cast<T>(scores.size(1)));
+    return attention_explainer_scores(explainer, head_scores(model.forward(ids, mask).attention_logits, mask),
+                                      model.config().num_heads);
   }
-  const auto eg = embedding_gradient(model, ids, {}, mask);
-  if (explainer == StaticExplainer::gradient_norm) return norm(eg.gradient, 2, {2}).detach();
-  if (explainer == StaticExplainer::gradient_x_input) return eg.gradient_times_input().detach();
-  // Integrated gradients along the embeddings; the path points of all examples go through the
-  // model as one batch, so the mask is tiled to match.
+  check(model.tok != nullptr, op, "the model has no token embedding (vocab_size 0)");
+  Tensor<T> embeddings;
+  {
+    NoGradGuard no_grad;
+    embeddings = model.tok->forward(ids);
+  }
+  // Integrated gradients' path points of all examples go through the model as one batch, so the
+  // mask is tiled to match.
   const std::int64_t n = ids.size(0);
-  auto from_embeddings = [&](const Tensor<T>& e) {
-    const auto tiled = mask.defined() ? repeat(mask, {e.size(0) / n, 1}) : Tensor<T>();
+  auto logits_of = [&](const Tensor<T>& e) {
+    const auto tiled = mask.defined() && e.size(0) != n ? repeat(mask, {e.size(0) / n, 1}) : mask;
     return model.forward_embeddings(e, tiled).logits;
   };
-  const IntegratedGradients ig{.steps = kIntegratedGradientSteps, .max_batch = 4096, .baseline_value = 0.0};
-  return sum(ig(from_embeddings, eg.embeddings, eg.target), {2}).detach();
+  return gradient_explainer_scores(explainer, embeddings, logits_of);
 }
 
-/// The explanation logits [B, S] of `explainer`: scores / temperature, -1e9 at padding.
+/// The explanation logits [B, S] of `explainer` for a text Transformer: scores / temperature, -1e9
+/// at padding.
 template <Floating T>
 Tensor<T> static_explanation_logits(StaticExplainer explainer, nn::TransformerEncoder<T>& model,
                                     const IndexTensor& ids, const Tensor<T>& mask) {
-  return detail::masked_explanation_logits(static_explainer_scores(explainer, model, ids, mask), mask,
-                                           explainer_temperature(explainer));
+  return static_explanation_logits(explainer, static_explainer_scores(explainer, model, ids, mask), mask);
 }
 
 }  // namespace metagrad::learn
