@@ -26,6 +26,8 @@ suite=(
   "08_cdep_decoy_mnist      | 08_cdep_decoy_mnist      | mnist         | --data mnist         | --data synthetic | --quick | --seeds 5 --sweep-seeds 1 --eg-lambdas 1,10,100 --threads 1"
   "09_smat_text_synthetic   | 09_smat_text_synthetic   | mnist         |                      |             | --quick | "
   "10_smat_text             | 10_smat_text             | spam-assassin |                      | SKIP        | --quick | --seeds 3 --ns 125 250 --max-len 64 --max-epochs 100 --patience 15"
+  "11_cd_text_lstm          | 11_cd_text_lstm          | spam-assassin | --data spam          | --data synthetic | --quick | --seeds 3 --threads 1"
+  "13_smat_image            | 13_smat_image            | mnist         | --data mnist         | --data synthetic | --quick | --threads 1"
 )
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
