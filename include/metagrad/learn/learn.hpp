@@ -3,6 +3,7 @@
 // the results writer). Include single headers to keep compile times short.
 #pragma once
 #include "metagrad/learn/avg_ex.hpp"
+#include "metagrad/learn/awd.hpp"
 #include "metagrad/learn/batch.hpp"
 #include "metagrad/learn/blob_sampler.hpp"
 #include "metagrad/learn/cdep.hpp"

@@ -20,3 +20,4 @@
 #include "metagrad/nn/pool.hpp"
 #include "metagrad/nn/sequential.hpp"
 #include "metagrad/nn/transformer.hpp"
+#include "metagrad/nn/wavelet.hpp"
