@@ -28,6 +28,7 @@ suite=(
   "10_smat_text             | 10_smat_text             | spam-assassin |                      | SKIP        | --quick | --seeds 3 --ns 125 250 --max-len 64 --max-epochs 100 --patience 15"
   "11_cd_text_lstm          | 11_cd_text_lstm          | spam-assassin | --data spam          | --data synthetic | --quick | --seeds 3 --threads 1"
   "13_smat_image            | 13_smat_image            | mnist         | --data mnist         | --data synthetic | --quick | --threads 1"
+  "12_awd_mnist             | 12_awd_mnist             | mnist         | --data mnist         | --data synthetic | --quick | --threads 1"
 )
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
