@@ -69,8 +69,8 @@ LstmDecomposition<T> cd_lstm(nn::LSTM<T>& lstm, const Decomposition<T>& input, c
   const std::int64_t steps = rel_in.size(0), n = rel_in.size(1), h = lstm.hidden_size();
   check(positions.defined() && positions.shape() == Shape({n, steps}), op, "the position mask ",
         positions.defined() ? positions.shape().str() : "(undefined)", " must be [N, T] = [", n, ", ", steps, "]");
-  if (lengths.defined()) nn::detail::check_lengths(lengths, n, steps, op);
-  const auto running = lengths.defined() ? nn::detail::running_masks<T>(lengths, steps) : std::vector<Tensor<T>>{};
+  if (lengths.defined()) nn::recurrent_detail::check_lengths(lengths, n, steps, op);
+  const auto running = lengths.defined() ? nn::recurrent_detail::running_masks<T>(lengths, steps) : std::vector<Tensor<T>>{};
   const auto in_set = unbind(unsqueeze(transpose(positions.detach(), 0, 1), 2), 0);  // T × [N, 1]
   auto sig = [](const Tensor<T>& t) { return sigmoid(t); };
   auto th = [](const Tensor<T>& t) { return tanh(t); };
@@ -80,8 +80,8 @@ LstmDecomposition<T> cd_lstm(nn::LSTM<T>& lstm, const Decomposition<T>& input, c
     const auto li = static_cast<std::size_t>(l);
     const auto& w_hh = lstm.weight_hh[li];
     const auto bias = lstm.has_bias() ? lstm.combined_bias(li) : zeros<T>(Shape{4 * h});
-    const auto rel_x = nn::detail::time_steps(linear(rel_in, lstm.weight_ih[li]));
-    const auto irrel_x = nn::detail::time_steps(linear(irrel_in, lstm.weight_ih[li]));
+    const auto rel_x = nn::recurrent_detail::time_steps(linear(rel_in, lstm.weight_ih[li]));
+    const auto irrel_x = nn::recurrent_detail::time_steps(linear(irrel_in, lstm.weight_ih[li]));
     Decomposition<T> hs{zeros<T>(Shape{n, h}), zeros<T>(Shape{n, h})}, cs = hs;
     std::vector<Tensor<T>> rel_out, irrel_out;
     for (std::int64_t t = 0; t < steps; ++t) {

@@ -48,7 +48,9 @@ struct LSTMOptions {
   bool batch_first = false;
 };
 
-namespace detail {
+// Not nn::detail: a namespace of that name would capture the unqualified `detail::` calls that
+// nn/conv.hpp and nn/module.hpp make to metagrad::detail in any file that includes this one first.
+namespace recurrent_detail {
 
 /// The T slices x[t] along dim 0, taken in blocks of about √T first: a slice's backward is a
 /// zero-padded tensor of the sliced tensor's full size, so T slices of [T, ...] directly would
@@ -88,7 +90,7 @@ inline void check_lengths(const IndexTensor& lengths, std::int64_t batch, std::i
           " is outside [1, ", steps, "] (the sequence length)");
 }
 
-}  // namespace detail
+}  // namespace recurrent_detail
 
 /// What LSTM and GRU share (torch's RNNBase): per layer the stacked gate weights weight_ih_l{k}
 /// [G·H, in], weight_hh_l{k} [G·H, H] and biases bias_ih_l{k}, bias_hh_l{k} [G·H] for G gates, all
@@ -156,15 +158,15 @@ class RecurrentBase : public Module<T> {
       if (initial[k].defined())
         check(initial[k].shape() == want, op_, state_names[k], " ", initial[k].shape(),
               " must be [num_layers, N, H] = ", want);
-    if (lengths.defined()) detail::check_lengths(lengths, n, steps, op_);
-    const auto running = lengths.defined() ? detail::running_masks<T>(lengths, steps) : std::vector<Tensor<T>>{};
+    if (lengths.defined()) recurrent_detail::check_lengths(lengths, n, steps, op_);
+    const auto running = lengths.defined() ? recurrent_detail::running_masks<T>(lengths, steps) : std::vector<Tensor<T>>{};
     Tensor<T> layer_input = xt;
     std::vector<std::vector<Tensor<T>>> finals(initial.size());
     for (std::int64_t l = 0; l < num_layers(); ++l) {
       std::vector<Tensor<T>> states;
       for (const auto& s : initial) states.push_back(s.defined() ? select(s, 0, l) : zeros<T>(Shape{n, hidden_size()}));
       // The input projection of every step in one matmul.
-      const auto projected = detail::time_steps(linear(layer_input, weight_ih[static_cast<std::size_t>(l)], input_bias(l)));
+      const auto projected = recurrent_detail::time_steps(linear(layer_input, weight_ih[static_cast<std::size_t>(l)], input_bias(l)));
       std::vector<Tensor<T>> outputs;
       outputs.reserve(static_cast<std::size_t>(steps));
       for (std::int64_t t = 0; t < steps; ++t) {
