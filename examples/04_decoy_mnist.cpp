@@ -16,8 +16,10 @@
 #include <cstdio>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <numeric>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -45,6 +47,7 @@
 #include "metagrad/ops/shape.hpp"
 #include "metagrad/ops/unary.hpp"
 #include "metagrad/ops/view.hpp"
+#include "metagrad/learn/run_store.hpp"
 #include "metagrad/optim/adam.hpp"
 
 using namespace metagrad;
@@ -291,6 +294,28 @@ struct RunResult {
   int best_epoch = 0;
   double seconds_per_epoch = 0;
   Tensor<float> saliency;
+
+  // What --resume keeps of a finished run (run_store.hpp).
+  Json json() const {
+    Json m = Json::object();
+    for (const auto& [name, value] : metrics) m[name] = value;
+    Json j{{"metrics", m}, {"best_epoch", best_epoch}, {"seconds_per_epoch", seconds_per_epoch}};
+    if (saliency.defined())
+      j["saliency"] = {{"shape", std::vector<std::int64_t>(saliency.shape().begin(), saliency.shape().end())},
+                       {"values", std::vector<float>(saliency.data(), saliency.data() + saliency.numel())}};
+    return j;
+  }
+  static RunResult from_json(const Json& j) {
+    RunResult r;
+    for (const auto& [name, value] : j.at("metrics").items()) r.metrics.set(name, value.get<double>());
+    r.best_epoch = j.at("best_epoch").get<int>();
+    r.seconds_per_epoch = j.at("seconds_per_epoch").get<double>();
+    if (j.contains("saliency")) {
+      const auto dims = j.at("saliency").at("shape").get<std::vector<std::int64_t>>();
+      r.saliency = from_vector<float>(j.at("saliency").at("values").get<std::vector<float>>(), Shape(dims));
+    }
+    return r;
+  }
 };
 
 }  // namespace
@@ -314,6 +339,12 @@ int main(int argc, char** argv) try {
   app.add_option("--patience", cfg.patience, "early-stopping patience in epochs (0: none)");
   app.add_option("--train-limit", cfg.train_limit, "use only the first N training images (0: all)");
   app.add_flag("--one-setting", cfg.one_setting, "only the first setting of each sweep (for timing)");
+  bool resume = false;
+  std::string shard_text = "0/1";
+  app.add_flag("--resume", resume, "keep every finished run under --out/units/ and skip those already there");
+  app.add_option("--shard", shard_text,
+                 "I/K: train only runs i with i mod K == I, then stop (implies --resume; a last run with --resume "
+                 "and no --shard writes the results)");
   // The sweeps, to rerun a subset (results.json records what ran under "config").
   std::vector<double> rrr_lambdas, ross_lambdas, pgd_eps, avg_sigma;
   std::vector<int> ibp_schedules;
@@ -388,14 +419,55 @@ int main(int argc, char** argv) try {
   const auto conds = conditions(cfg);
   std::vector<std::uint64_t> seeds;
   for (int s = 0; s < cfg.seeds; ++s) seeds.push_back(seed0 + static_cast<std::uint64_t>(s));
-  const std::size_t total_runs = conds.size() * seeds.size();
-  std::printf("%zu settings × %zu seeds = %zu runs of up to %d epochs; FFN %s\n", conds.size(), seeds.size(), total_runs,
-              cfg.epochs, Json(cfg.hidden).dump().c_str());
+  std::printf("%zu settings × %zu seeds = %zu runs of up to %d epochs; FFN %s\n", conds.size(), seeds.size(),
+              conds.size() * seeds.size(), cfg.epochs, Json(cfg.hidden).dump().c_str());
+  // With --resume, finished runs are kept and reused; a run's result depends on its own setting and
+  // seed and on everything in the fingerprint, not on which other settings the sweep holds.
+  const ml::Shard shard = ml::parse_shard(shard_text);
+  std::optional<ml::RunStore> store;
+  if (resume || !shard.whole()) {
+    Json fingerprint = cfg.json();
+    for (const char* k : {"rrr_lambdas", "ross_lambdas", "ibp_schedules", "pgd_eps", "avg_sigma", "one_setting"})
+      fingerprint.erase(k);
+    fingerprint["example"] = example;
+    fingerprint["data"] = data_name;
+    fingerprint["source"] = source;
+    fingerprint["quick"] = common.quick;
+    store.emplace(out, fingerprint);
+  }
+  auto unit_key = [&](const Condition& cond, std::uint64_t seed) {
+    return ml::unit_key_of(formatted("%s seed %llu", cond.label.c_str(), static_cast<unsigned long long>(seed)));
+  };
+  std::size_t total_runs = 0, elsewhere = 0, unit = 0;
+  std::map<std::string, RunResult> stored;
+  for (const auto& cond : conds)
+    for (std::uint64_t seed : seeds) {
+      const auto key = unit_key(cond, seed);
+      if (store)
+        if (auto saved = store->load(key)) {
+          stored[key] = RunResult::from_json(*saved);
+          ++unit;
+          continue;
+        }
+      (shard.owns(unit++) ? total_runs : elsewhere) += 1;
+    }
+  if (store)
+    std::printf("finished runs are kept in %s: %zu already there, %zu to train here (shard %d/%d), %zu left to other "
+                "shards\n",
+                store->dir().c_str(), stored.size(), total_runs, shard.index, shard.count, elsewhere);
   std::vector<std::vector<RunResult>> results(conds.size());
   std::size_t done = 0;
+  unit = 0;
   for (std::size_t c = 0; c < conds.size(); ++c) {
     const auto& cond = conds[c];
     for (std::uint64_t seed : seeds) {
+      const auto key = unit_key(cond, seed);
+      const bool owned = shard.owns(unit++);
+      if (const auto it = stored.find(key); it != stored.end()) {
+        results[c].push_back(it->second);
+        continue;
+      }
+      if (!owned) continue;
       Generator gen(seed);
       auto net = make_ffn(cfg.hidden, gen);
       AdamW<float> opt(net->parameters(), {.lr = cfg.lr, .weight_decay = cfg.weight_decay});
@@ -436,8 +508,15 @@ int main(int argc, char** argv) try {
                   r.metrics.at("decoy_saliency_fraction"), done, total_runs, elapsed,
                   elapsed / static_cast<double>(done) * static_cast<double>(total_runs - done));
       std::fflush(stdout);
+      if (store) store->save(key, r.json());
       results[c].push_back(std::move(r));
     }
+  }
+  if (elsewhere > 0) {
+    std::printf("shard %d/%d done (%.0f s); %zu runs belong to other shards: when they are done, run again with "
+                "--resume and no --shard to write the results\n",
+                shard.index, shard.count, seconds_since(t_start), elsewhere);
+    return 0;
   }
 
   // ---- rows, selection on validation, the table ----

@@ -13,6 +13,10 @@
 // (../shared/RESULTS.md), simulability_vs_n.png, head_weights.png, plausibility.png (with gold
 // rationales) and the task's picture of the explanations.
 //
+// A run at the paper's scale takes hours: with --resume every finished student is kept under
+// --out (run_store.hpp), so a stopped run picks up where it was, and --shard I/K splits the students
+// between K processes (each then stops without results; a last run with --resume writes them).
+//
 // A Task holds the splits and says how its model reads them:
 //   using Data (size(), subset(rows), labels), Model, Forward (the Student's forward: logits and
 //   the learned explainer's logits);
@@ -33,10 +37,12 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "common.hpp"
+#include "metagrad/io/safetensors.hpp"
 #include "metagrad/backend/threads.hpp"
 #include "metagrad/io/plot.hpp"
 #include "metagrad/learn/metrics.hpp"
@@ -44,6 +50,7 @@
 #include "metagrad/learn/simulation.hpp"
 #include "metagrad/learn/static_explainers.hpp"
 #include "metagrad/learn/student_training.hpp"
+#include "metagrad/learn/run_store.hpp"
 #include "metagrad/optim/adam.hpp"
 
 namespace metagrad::examples::smat {
@@ -68,6 +75,9 @@ struct Config {
   double meta_lr = 5e-4;
   std::int64_t unroll_steps = 1;
   int threads = 1;
+  // How this process runs, not what the experiment is (so not in json()): see run_store.hpp.
+  bool resume = false;
+  std::string shard = "0/1";
   int shown_examples = 12;
   std::string student_lr_selection =
       "pre-LN and lr 0.5 chosen on student-valid simulability of the no-explanation student (N = 125, seeds "
@@ -120,6 +130,11 @@ inline void add_options(CLI::App& app, Config& cfg) {
   app.add_option("--meta-lr", cfg.meta_lr, "AdamW learning rate of the teacher explainer")->check(CLI::PositiveNumber);
   app.add_option("--unroll-steps", cfg.unroll_steps, "K student steps unrolled per meta step")->check(CLI::PositiveNumber);
   app.add_option("--threads", cfg.threads, "CPU threads")->check(CLI::PositiveNumber);
+  app.add_flag("--resume", cfg.resume,
+               "keep every finished student (and the teacher) under --out/units/ and skip those already there");
+  app.add_option("--shard", cfg.shard,
+                 "I/K: train only students i with i mod K == I, then stop (implies --resume; a last run with "
+                 "--resume and no --shard writes the results)");
 }
 
 inline std::vector<std::int64_t> rows_upto(std::int64_t n) {
@@ -175,8 +190,47 @@ struct RunOutcome {
   double simulability = 0, valid_simulability = 0, boot_mean = 0, boot_low = 0, boot_high = 0;
   double plausibility = std::nan("");  // of the teacher explanation it learned from
   int best_epoch = 0, epochs = 0;
+  double seconds = 0;                // its training and test, wall clock
   std::vector<double> head_weights;  // smat: the learned λ
+  std::vector<double> head_logits;   // smat: the learned φ (the figures redraw its explanations)
+
+  Json json() const {
+    return {{"simulability", simulability}, {"valid_simulability", valid_simulability}, {"boot_mean", boot_mean},
+            {"boot_low", boot_low}, {"boot_high", boot_high},
+            {"plausibility", std::isnan(plausibility) ? Json(nullptr) : Json(plausibility)}, {"best_epoch", best_epoch},
+            {"epochs", epochs}, {"seconds", seconds}, {"head_weights", head_weights}, {"head_logits", head_logits}};
+  }
+  static RunOutcome from_json(const Json& j) {
+    RunOutcome r;
+    r.simulability = j.at("simulability").get<double>();
+    r.valid_simulability = j.at("valid_simulability").get<double>();
+    r.boot_mean = j.at("boot_mean").get<double>();
+    r.boot_low = j.at("boot_low").get<double>();
+    r.boot_high = j.at("boot_high").get<double>();
+    r.plausibility = j.at("plausibility").is_null() ? std::nan("") : j.at("plausibility").get<double>();
+    r.best_epoch = j.at("best_epoch").get<int>();
+    r.epochs = j.at("epochs").get<int>();
+    r.seconds = j.at("seconds").get<double>();
+    r.head_weights = j.at("head_weights").get<std::vector<double>>();
+    r.head_logits = j.at("head_logits").get<std::vector<double>>();
+    return r;
+  }
 };
+
+/// Every setting a student's result depends on. --seeds, --ns and --conditions only choose which
+/// students run, so they are left out; --threads stays in (threaded kernels may sum in another
+/// order, and a sweep should not mix the two).
+template <class Task>
+Json fingerprint_of(const Task& task, const Config& cfg, bool quick, const std::string& example, const std::string& data_note) {
+  Json f = cfg.json();
+  for (const char* k : {"seeds", "ns", "conditions"}) f.erase(k);
+  f["example"] = example;
+  f["quick"] = quick;
+  f["data_note"] = data_note;
+  f["sizes"] = task.sizes();
+  f["data"] = task.data_json();
+  return f;
+}
 
 template <class Task>
 int run_experiment(const Task& task, const Config& cfg, const CommonOptions& common, const std::string& example,
@@ -196,10 +250,29 @@ int run_experiment(const Task& task, const Config& cfg, const CommonOptions& com
               static_cast<long long>(task.teacher_train.size()), static_cast<long long>(task.pool.size()),
               static_cast<long long>(task.valid.size()), static_cast<long long>(task.test.size()), task.sizes().c_str());
 
-  // ---- the teacher ----
+  const ml::Shard shard = ml::parse_shard(cfg.shard);
+  std::optional<ml::RunStore> store;
+  if (cfg.resume || !shard.whole()) {
+    store.emplace(out, fingerprint_of(task, cfg, common.quick, example, data_note));
+    std::printf("finished students are kept in %s (shard %d/%d)\n", store->dir().c_str(), shard.index, shard.count);
+  }
+
+  // ---- the teacher (kept beside the students with --resume: every shard needs the same one) ----
   Generator teacher_gen(1000);
   Model teacher = task.make_model(cfg, teacher_gen);
-  train_teacher(teacher, task, cfg);
+  const auto teacher_file = store ? store->dir() / "teacher.safetensors" : std::filesystem::path();
+  if (store && std::filesystem::exists(teacher_file)) {
+    const auto saved = io::load_safetensors(teacher_file);
+    const auto it = saved.metadata.find("fingerprint");
+    check(it != saved.metadata.end() && it->second == store->fingerprint().dump(), example.c_str(), "'",
+          teacher_file.string(), "' was trained under other settings; delete it");
+    teacher.load_state_dict(saved.named<T>());
+    teacher.eval();
+    std::printf("teacher loaded from %s\n", teacher_file.c_str());
+  } else {
+    train_teacher(teacher, task, cfg);
+    if (store) io::save_safetensors(teacher_file, teacher.state_dict(), {{"fingerprint", store->fingerprint().dump()}});
+  }
   const double teacher_test_acc = accuracy_of(task, teacher, task.test);
   std::printf("teacher test accuracy %.4f\n", teacher_test_acc);
   auto teacher_pred = [&](const Data& d) {
@@ -234,11 +307,35 @@ int run_experiment(const Task& task, const Config& cfg, const CommonOptions& com
   // outcomes[condition][n index][seed]
   std::map<std::string, std::vector<std::vector<RunOutcome>>> outcomes;
   for (const auto& c : cfg.conditions) outcomes[c].assign(cfg.ns.size(), {});
-  const int total_runs = static_cast<int>(cfg.conditions.size() * cfg.ns.size() * seeds.size());
+  auto unit_key = [&](std::uint64_t seed, std::int64_t n, const std::string& c) {
+    return formatted("seed%llu_n%lld_%s", static_cast<unsigned long long>(seed), static_cast<long long>(n), c.c_str());
+  };
+  // Which students this process trains: not yet in the store, and its shard's.
+  std::map<std::string, RunOutcome> stored;
+  int total_runs = 0, elsewhere = 0;
+  {
+    std::size_t unit = 0;
+    for (std::uint64_t seed : seeds)
+      for (auto n : cfg.ns)
+        for (const auto& c : cfg.conditions) {
+          const auto key = unit_key(seed, n, c);
+          if (store)
+            if (auto saved = store->load(key)) {
+              stored[key] = RunOutcome::from_json(*saved);
+              ++unit;
+              continue;
+            }
+          (shard.owns(unit++) ? total_runs : elsewhere) += 1;
+        }
+  }
+  if (store)
+    std::printf("%zu students already finished, %d to train here, %d left to other shards\n", stored.size(), total_runs,
+                elsewhere);
   int runs_done = 0;
   const auto t_students = Clock::now();
   LearnedAttentionExplainer<T> shown_explainer(cfg.layers, cfg.heads);  // smat's at the smallest N, seed 0
   bool have_shown = false;
+  std::size_t unit = 0;
   for (std::uint64_t seed : seeds) {
     const auto order = data::permutation(pool.size(), 777 + seed);
     for (std::size_t ni = 0; ni < cfg.ns.size(); ++ni) {
@@ -248,6 +345,18 @@ int run_experiment(const Task& task, const Config& cfg, const CommonOptions& com
       const Tensor<T> heads_train = data::take_rows(pool_heads, rows);
       const Tensor<T> mask_train = pool_mask.defined() ? data::take_rows(pool_mask, rows) : Tensor<T>();
       for (const auto& c : cfg.conditions) {
+        const auto key = unit_key(seed, n, c);
+        const bool owned = shard.owns(unit++);
+        if (const auto it = stored.find(key); it != stored.end()) {
+          if (c == "smat" && !have_shown && ni == 0) {
+            const std::vector<T> phi(it->second.head_logits.begin(), it->second.head_logits.end());
+            shown_explainer.head_logits = from_vector<T>(phi, shown_explainer.head_logits.shape());
+            have_shown = true;
+          }
+          outcomes[c][ni].push_back(it->second);
+          continue;
+        }
+        if (!owned) continue;
         Generator init(seed * 7919 + 17);
         Model model = task.make_model(cfg, init);
         LearnedAttentionExplainer<T> student_explainer(cfg.layers, cfg.heads);
@@ -304,6 +413,8 @@ int run_experiment(const Task& task, const Config& cfg, const CommonOptions& com
         if (c == "smat") {
           const auto lambda = teacher_explainer.head_weights().detach();
           r.head_weights.assign(lambda.data(), lambda.data() + lambda.numel());
+          const auto phi = teacher_explainer.head_logits.detach();  // tensors are always contiguous
+          r.head_logits.assign(phi.data(), phi.data() + phi.numel());
           if (has_gold) {
             NoGradGuard no_grad;
             r.plausibility = ml::plausibility_auc(teacher_explainer.explanation_logits(test_heads, test_mask),
@@ -322,9 +433,17 @@ int run_experiment(const Task& task, const Config& cfg, const CommonOptions& com
                     runs_done, total_runs, static_cast<unsigned long long>(seed), static_cast<long long>(n), c.c_str(),
                     r.simulability, r.boot_mean, r.boot_low, r.boot_high, r.best_epoch, r.epochs, seconds_since(t_run));
         std::fflush(stdout);
+        r.seconds = seconds_since(t_run);
+        if (store) store->save(key, r.json());
         outcomes[c][ni].push_back(std::move(r));
       }
     }
+  }
+  if (elsewhere > 0) {
+    std::printf("shard %d/%d done (%.0f s); %d students belong to other shards: when they are done, run again with "
+                "--resume and no --shard to write the results\n",
+                shard.index, shard.count, seconds_since(t_start), elsewhere);
+    return 0;
   }
 
   // ---- results.json: one row per (condition, N); the smallest N is each method's headline ----
@@ -394,6 +513,14 @@ int run_experiment(const Task& task, const Config& cfg, const CommonOptions& com
   results.doc["curve_keys"] = {"n"};
   results.doc["headline"] = {"simulability", "plausibility_auc"};
   results.doc["teacher_test_acc"] = teacher_test_acc;
+  {
+    double student_s = 0;
+    for (const auto& [c, per_n] : outcomes)
+      for (const auto& rs : per_n)
+        for (const auto& r : rs) student_s += r.seconds;
+    // With --resume/--shard, elapsed_s is only the last process's; this is every student's.
+    results.doc["students_s_sum"] = student_s;
+  }
   results.doc["config"] = cfg.json();
   results.doc["std"] = "sample standard deviation (n - 1) over seeds; the tables report median [q25:q75]";
   results.doc["bootstrap"] = "per run: 500 resamples of half the test set with replacement (bootstrap_eval.py)";

@@ -24,6 +24,7 @@
 #include "metagrad/learn/rademacher.hpp"
 #include "metagrad/learn/results.hpp"
 #include "metagrad/learn/rrr.hpp"
+#include "metagrad/learn/run_store.hpp"
 #include "metagrad/learn/simulation.hpp"
 #include "metagrad/learn/smat.hpp"
 #include "metagrad/learn/snapshot.hpp"
