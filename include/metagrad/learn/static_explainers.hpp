@@ -8,6 +8,7 @@
 // any model (head scores; embeddings and a function of them), so a ViT's patches serve as a text
 // Transformer's tokens do; the TransformerEncoder overloads wire the text model in.
 #pragma once
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <string>
@@ -62,6 +63,8 @@ inline double explainer_temperature(StaticExplainer e) {
 inline double explainer_beta(StaticExplainer e) { return is_attention(e) ? 5.0 : 0.2; }
 
 inline constexpr std::int64_t kIntegratedGradientSteps = 10;
+/// Tokens per batch of integrated gradients' path points (see gradient_explainer_scores).
+inline constexpr std::int64_t kIntegratedGradientTokens = 32768;
 
 namespace detail {
 /// scores / temperature with -1e9 at padding.
@@ -100,7 +103,10 @@ Tensor<T> gradient_explainer_scores(StaticExplainer explainer, const Tensor<T>& 
   const auto e = embeddings.detach();
   const auto target = metagrad::detail::resolve_target<T>(logits_of, e, {}, op);
   if (explainer == StaticExplainer::integrated_gradients) {
-    const IntegratedGradients ig{.steps = kIntegratedGradientSteps, .max_batch = 4096, .baseline_value = 0.0};
+    // Path points go through the model in batches of at most ~32k tokens: a Transformer's attention
+    // holds B·H·S² values per layer, and 64 emails × 10 steps × 256 tokens in one batch took 10 GB.
+    const std::int64_t max_rows = std::max<std::int64_t>(1, kIntegratedGradientTokens / std::max<std::int64_t>(1, e.size(1)));
+    const IntegratedGradients ig{.steps = kIntegratedGradientSteps, .max_batch = max_rows, .baseline_value = 0.0};
     return sum(ig(logits_of, e, target), {2}).detach();
   }
   const auto g = metagrad::detail::input_gradient<T>(logits_of, e, target, {}, op);
