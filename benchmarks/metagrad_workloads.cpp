@@ -79,6 +79,7 @@ int main(int argc, char** argv) {
   }
   const auto step = [&] { (void)workload.step(); };
   const auto rss_before = reset_peak_rss();
+  metagrad::reset_peak_memory();
   for (int i = 0; i < warmup; ++i) step();
   std::vector<double> ms;
   for (int i = 0; i < iters; ++i) {
@@ -91,5 +92,10 @@ int main(int argc, char** argv) {
   nlohmann::json out = {{"workload", name}, {"threads", threads}, {"median_ms", median}, {"min_ms", ms.front()}};
   if (const double f = metagrad::bench::flops(name); f > 0) out["gflops"] = f / median / 1e6;
   if (const auto peak = status_kb("VmHWM"); rss_before && peak) out["peak_rss_growth_mb"] = (*peak - *rss_before) / 1024;
+  // What the tensors themselves needed at most, and what the buffer pool keeps for reuse at the
+  // end: the resident set's growth is about their sum.
+  const auto pool = metagrad::memory_stats();
+  out["pool_peak_live_mb"] = static_cast<double>(pool.peak_bytes) / (1 << 20);
+  out["pool_cached_mb"] = static_cast<double>(pool.cached_bytes) / (1 << 20);
   std::cout << out.dump() << std::endl;
 }
