@@ -7,7 +7,8 @@
 # default) into OUT/<name>/, then prints one summary table and writes OUT/report.html
 # (examples/make_report.cpp: every example's table and figures, the paper's numbers beside ours).
 #   examples/run.sh [--full] [--only NAME[,NAME...]]... [--out DIR] [-- more arguments for every example]
-# --full runs the settings docs/results.md reports (hours on 2 cores); quick mode takes minutes.
+# --full runs the settings docs/results.md reports (hours on 2 cores; the longest sweeps keep their
+# finished runs with --resume, so a stopped --full picks up where it was); quick mode takes minutes.
 # Environment: METAGRAD_BUILD_ROOT (default <repo>/build), METAGRAD_JOBS (default: all cores),
 # METAGRAD_DATA (data cache, default $HOME/.cache/metagrad).
 set -euo pipefail
@@ -17,15 +18,15 @@ set -euo pipefail
 suite=(
   "03_explain_mnist         | 03_explain_mnist         | mnist         |                      | --synthetic | --quick | "
   "02_reweight_noisy_labels | 02_reweight_noisy_labels | mnist         | --data mnist         |             | --quick | "
-  "04_decoy_mnist           | 04_decoy_mnist           | mnist         | --data mnist         | --data synthetic | --quick | "
-  "04_decoy_fashion_mnist   | 04_decoy_mnist           | fashion-mnist | --data fashion-mnist | SKIP        | -       | "
+  "04_decoy_mnist           | 04_decoy_mnist           | mnist         | --data mnist         | --data synthetic | --quick | --resume"
+  "04_decoy_fashion_mnist   | 04_decoy_mnist           | fashion-mnist | --data fashion-mnist | SKIP        | -       | --threads 1 --resume"
   "05_explanation_constraints | 05_explanation_constraints | mnist       |                      |             | --quick | "
   "06_flint                 | 06_flint                 | mnist         | --data mnist         | --data synthetic | --quick | --epochs 40"
   "06_flint_fashion_mnist   | 06_flint                 | fashion-mnist | --data fashion-mnist | SKIP        | -       | "
   "07_color_mnist           | 07_color_mnist           | mnist         | --data mnist         | --data synthetic | --quick | --seeds 10 --sweep-seeds 1 --eg-lambdas 0.1,1,10 --threads 1"
   "08_cdep_decoy_mnist      | 08_cdep_decoy_mnist      | mnist         | --data mnist         | --data synthetic | --quick | --seeds 5 --sweep-seeds 1 --eg-lambdas 1,10,100 --threads 1"
   "09_smat_text_synthetic   | 09_smat_text_synthetic   | mnist         |                      |             | --quick | "
-  "10_smat_text             | 10_smat_text             | spam-assassin |                      | SKIP        | --quick | --seeds 3 --ns 125 250 --max-len 64 --max-epochs 100 --patience 15"
+  "10_smat_text             | 10_smat_text             | spam-assassin |                      | SKIP        | --quick | --max-len 256 --max-epochs 100 --patience 15 --threads 1 --resume"
   "11_cd_text_lstm          | 11_cd_text_lstm          | spam-assassin | --data spam          | --data synthetic | --quick | --seeds 3 --threads 1"
   "13_smat_image            | 13_smat_image            | mnist         | --data mnist         | --data synthetic | --quick | --threads 1"
   "12_awd_mnist             | 12_awd_mnist             | mnist         | --data mnist         | --data synthetic | --quick | --threads 1"
