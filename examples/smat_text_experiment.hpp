@@ -12,6 +12,7 @@
 
 #include "metagrad/data/text.hpp"
 #include "metagrad/io/html.hpp"
+#include "metagrad/learn/masked_lm.hpp"
 #include "smat_experiment.hpp"
 
 namespace metagrad::examples::smat {
@@ -42,6 +43,21 @@ struct TextTask {
                  gen);
   }
   Tensor<T> logits(Model& model, const TextData& b) const { return model.forward(b.ids, b.mask).logits; }
+  /// A student body pretrained by masked-token prediction on the teacher split's texts (labels
+  /// unused): every parameter but the classification head.
+  NamedTensors<T> pretrain_student_body(const Config& cfg) const {
+    Generator gen(2000);
+    Model body = make_model(cfg, gen);
+    Progress progress(cfg.pretrain_epochs);
+    learn::pretrain_masked_lm(body, teacher_train, {.epochs = cfg.pretrain_epochs, .batch_size = cfg.batch, .seed = 2000},
+                              [&](int e, double loss) {
+                                progress.print_epoch(e, formatted("student pretraining (masked tokens) loss %.4f", loss));
+                              });
+    NamedTensors<T> state;
+    for (const auto& [name, t] : body.state_dict())
+      if (!name.starts_with("head.")) state.insert(name, t);
+    return state;
+  }
   Tensor<T> head_scores(Model& model, const TextData& b) const {
     return metagrad::head_scores(model.forward(b.ids, b.mask).attention_logits, b.mask);
   }

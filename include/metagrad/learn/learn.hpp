@@ -18,6 +18,7 @@
 #include "metagrad/learn/ibp_ex.hpp"
 #include "metagrad/learn/ibp_ex_rrr.hpp"
 #include "metagrad/learn/input_gradient.hpp"
+#include "metagrad/learn/masked_lm.hpp"
 #include "metagrad/learn/metrics.hpp"
 #include "metagrad/learn/pgd_ex.hpp"
 #include "metagrad/learn/plausibility.hpp"
