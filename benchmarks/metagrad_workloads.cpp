@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "metagrad/backend/threads.hpp"
+#include "step_check.hpp"
 #include "workloads.hpp"
 
 namespace {
@@ -69,12 +70,7 @@ int main(int argc, char** argv) {
   metagrad::set_num_threads(threads);
   auto workload = it->second();
   if (!check_file.empty()) {
-    metagrad::io::Checkpoint saved;
-    for (const auto& [input, t] : workload.inputs.entries())
-      // A copy: a step may change its inputs in place (an optimizer step updates the parameters).
-      std::visit([&](const auto& tensor) { saved.insert("in." + input, metagrad::clone(tensor.detach())); }, t);
-    saved.insert(workload.step(), "out.");
-    metagrad::io::save_safetensors(check_file, saved);
+    metagrad::bench::save_step_check(workload, check_file);
     return 0;
   }
   const auto step = [&] { (void)workload.step(); };
