@@ -403,6 +403,10 @@ WORKLOADS = {
     "mlp_hvp_softplus": make_mlp_hvp(F.softplus),
     "rrr_step": workload_rrr_step,
     "cnn_hvp": workload_cnn_hvp,
+    # metagrad's hvp transform (forward-over-reverse) against PyTorch's usual double backward.
+    "mlp_hvp_relu_fwd": make_mlp_hvp(F.relu),
+    "mlp_hvp_softplus_fwd": make_mlp_hvp(F.softplus),
+    "cnn_hvp_fwd": workload_cnn_hvp,
     "gemm_1024": workload_gemm_1024,
     "meta_step_k1": make_meta_step(1),
     "meta_step_k5": make_meta_step(5),

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "metagrad/autograd/engine.hpp"
+#include "metagrad/functional/transforms.hpp"
 #include "metagrad/core/creation.hpp"
 #include "metagrad/io/safetensors.hpp"
 #include "metagrad/learn/cdep.hpp"
@@ -134,8 +135,17 @@ inline Workload mlp_fwd_bwd() {
   return w;
 }
 
+/// H v forward-over-reverse (the hvp transform): the tangent the gradient at dual parameters
+/// (p, v) carries. The same product as the reverse-over-reverse step of mlp_hvp / cnn_hvp (`loss`
+/// is their loss), without recording the first backward pass or running a second.
+template <class Loss>
+Outputs hvp_forward_over_reverse(const std::vector<Tensor<T>>& params, const std::vector<Tensor<T>>& vs, Loss&& loss) {
+  return numbered("hvp", hvp(loss, params, vs));
+}
+
+/// Hessian-vector product of the MLP's loss; forward_over_reverse picks hvp_forward_over_reverse.
 template <class Act>
-Workload mlp_hvp(Act act) {
+Workload mlp_hvp(Act act, bool forward_over_reverse = false) {
   auto params = mlp_params();
   const auto data = random_batch(Shape{128, 784}, 10);
   const auto x = data.x;
@@ -148,6 +158,8 @@ Workload mlp_hvp(Act act) {
   w.inputs.insert("x", x);
   w.inputs.insert("y", y);
   w.step = [=] {
+    if (forward_over_reverse)
+      return hvp_forward_over_reverse(params, vs, [&](const auto& ps) { return cross_entropy(mlp_forward(ps, x, act), y); });
     auto loss = cross_entropy(mlp_forward(params, x, act), y);
     auto grads = grad(loss, params, {.create_graph = true});
     return numbered("hvp", grad(dot_all(grads, vs), params));
@@ -180,7 +192,7 @@ inline Workload rrr_step() {
 }
 
 /// HVP of a small CNN: conv 5x5x16, pool, conv 5x5x32, pool, fc 10, on 1x28x28 inputs.
-inline Workload cnn_hvp(std::int64_t batch = 64) {
+inline Workload cnn_hvp(std::int64_t batch = 64, bool forward_over_reverse = false) {
   Generator gen(0);
   std::vector<Tensor<T>> p = {uniform_param(Shape{16, 1, 5, 5}, 25, gen),  uniform_param(Shape{16}, 25, gen),
                               uniform_param(Shape{32, 16, 5, 5}, 400, gen), uniform_param(Shape{32}, 400, gen),
@@ -195,11 +207,14 @@ inline Workload cnn_hvp(std::int64_t batch = 64) {
   insert_numbered(w.inputs, "v", vs);
   w.inputs.insert("x", x);
   w.inputs.insert("y", y);
+  auto loss_of = [=](const std::vector<Tensor<T>>& q) {
+    auto h = max_pool2d(relu(conv2d(x, q[0], q[1])), 2);
+    h = max_pool2d(relu(conv2d(h, q[2], q[3])), 2);
+    return cross_entropy(linear(flatten(h, 1), q[4], q[5]), y);
+  };
   w.step = [=] {
-    auto h = max_pool2d(relu(conv2d(x, p[0], p[1])), 2);
-    h = max_pool2d(relu(conv2d(h, p[2], p[3])), 2);
-    auto loss = cross_entropy(linear(flatten(h, 1), p[4], p[5]), y);
-    auto grads = grad(loss, p, {.create_graph = true});
+    if (forward_over_reverse) return hvp_forward_over_reverse(p, vs, loss_of);
+    auto grads = grad(loss_of(p), p, {.create_graph = true});
     return numbered("hvp", grad(dot_all(grads, vs), p));
   };
   return w;
@@ -434,6 +449,10 @@ inline std::map<std::string, std::function<Workload()>> workloads() {
       {"mlp_hvp_softplus", [] { return mlp_hvp([](const Tensor<T>& h) { return softplus(h); }); }},
       {"rrr_step", [] { return rrr_step(); }},
       {"cnn_hvp", [] { return cnn_hvp(); }},
+      // The same products forward-over-reverse (compare_pytorch.py: PyTorch's double backward).
+      {"mlp_hvp_relu_fwd", [] { return mlp_hvp([](const Tensor<T>& h) { return relu(h); }, true); }},
+      {"mlp_hvp_softplus_fwd", [] { return mlp_hvp([](const Tensor<T>& h) { return softplus(h); }, true); }},
+      {"cnn_hvp_fwd", [] { return cnn_hvp(64, true); }},
       {"gemm_1024", [] { return gemm_1024(); }},
       {"meta_step_k1", [] { return meta_step(1); }},
       {"meta_step_k5", [] { return meta_step(5); }},

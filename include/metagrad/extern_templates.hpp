@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "metagrad/autograd/engine.hpp"
+#include "metagrad/autograd/forward.hpp"
 #include "metagrad/core/creation.hpp"
 #include "metagrad/functional/transforms.hpp"
 #include "metagrad/ops/binary.hpp"

@@ -8,6 +8,7 @@
 #include "metagrad/core/print.hpp"
 #include "metagrad/core/tensor.hpp"
 #include "metagrad/autograd/engine.hpp"
+#include "metagrad/autograd/forward.hpp"
 #include "metagrad/ops/ops.hpp"
 #include "metagrad/functional/functional.hpp"
 #include "metagrad/nn/nn.hpp"

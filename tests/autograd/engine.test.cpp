@@ -72,9 +72,10 @@ TEST_SUITE("autograd.engine") {
     // A deliberately wrong rule: forward x^2, backward claims 3x.
     auto wrong = [](const std::vector<Tensor<double>>& a) {
       auto out = cpu::map_unary(a[0], [](const auto& v) { return v * v; });
-      return record("wrong_square", out, {a[0]}, [](const Tensor<double>& g, BackwardContext<double>& c) {
-        c.set(0, g * c.input(0) * 3.0);
-      });
+      return record(
+          "wrong_square", out, {a[0]},
+          [](const Tensor<double>& g, BackwardContext<double>& c) { c.set(0, g * c.input(0) * 3.0); },
+          [](const TangentContext<double>& c) { return c.tangent(0) * c.input(0) * 2.0; });
     };
     CHECK_FALSE(gradcheck(wrong, {tensor<double>({0.3, -0.7})}).ok);
     auto right = [](const std::vector<Tensor<double>>& a) { return a[0] * a[0]; };

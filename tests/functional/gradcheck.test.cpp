@@ -19,7 +19,8 @@ D square_without_double_backward(const D& x) {
                 [](const D& g, BackwardContext<double>& c) {
                   const D two_x = cpu::map_unary(c.input(0), [](const auto& a) { return a * 2.0; });
                   c.set(0, g * two_x);
-                });
+                },
+                [](const TangentContext<double>& c) { return c.tangent(0) * c.input(0) * 2.0; });
 }
 
 /// x³ whose second derivative is right but whose third is wrong: the rule for the first
@@ -30,12 +31,14 @@ D cube_wrong_third(const D& x) {
                   const D x_in = c.input(0);
                   // 3x² g, where x² is computed by an op whose backward is correct only to first order.
                   c.set(0, square_without_double_backward(x_in) * g * 3.0);
-                });
+                },
+                [](const TangentContext<double>& c) { return square_without_double_backward(c.input(0)) * c.tangent(0) * 3.0; });
 }
 
 D nan_rule(const D& x) {
   return record("nan_rule", cpu::map_unary(x, [](const auto& a) { return a; }), {x},
-                [](const D& g, BackwardContext<double>& c) { c.set(0, g * std::nan("")); });
+                [](const D& g, BackwardContext<double>& c) { c.set(0, g * std::nan("")); },
+                [](const TangentContext<double>& c) { return c.tangent(0); });
 }
 
 }  // namespace
@@ -53,7 +56,8 @@ TEST_SUITE("functional.gradcheck") {
   TEST_CASE("functional.gradcheck: a wrong first derivative fails at order 1 and says where") {
     auto wrong = [](const Vec& a) {
       return record("wrong", cpu::map_unary(a[0], [](const auto& v) { return v * v; }), {a[0]},
-                    [](const D& g, BackwardContext<double>& c) { c.set(0, g * c.input(0) * 2.5); });
+                    [](const D& g, BackwardContext<double>& c) { c.set(0, g * c.input(0) * 2.5); },
+                    [](const TangentContext<double>& c) { return c.tangent(0) * c.input(0) * 2.0; });
     };
     const auto r = gradcheck(wrong, {tensor<double>({0.5, -1.0})});
     CHECK_FALSE(r.ok);
@@ -61,6 +65,18 @@ TEST_SUITE("functional.gradcheck") {
     CHECK(r.report.find("d output0[1] / d input0[1]") != std::string::npos);
     // analytical 2.5 * x = -2.5 vs numerical 2x = -2
     CHECK(r.report.find("analytical -2.5 vs numerical -2") != std::string::npos);
+  }
+
+  TEST_CASE("functional.gradcheck: a wrong tangent rule fails in forward mode, with a right backward rule") {
+    auto wrong_tangent = [](const Vec& a) {
+      return record("wrong_tangent", cpu::map_unary(a[0], [](const auto& v) { return v * v; }), {a[0]},
+                    [](const D& g, BackwardContext<double>& c) { c.set(0, g * c.input(0) * 2.0); },
+                    [](const TangentContext<double>& c) { return c.tangent(0) * c.input(0) * 2.5; });
+    };
+    const auto r = gradcheck(wrong_tangent, {tensor<double>({0.5, -1.0})});
+    CHECK_FALSE(r.ok);
+    CHECK(r.report.find("order 1 (forward mode)") != std::string::npos);
+    CHECK(r.report.find("d output0") == std::string::npos);  // the reverse check passed
   }
 
   TEST_CASE("functional.gradcheck: a rule that is not differentiable again fails at order 2, not 1") {
@@ -95,7 +111,8 @@ TEST_SUITE("functional.gradcheck") {
     // A wrong rule in the second output is found there.
     TensorFn g = [](const Vec& a) {
       auto bad = record("bad", cpu::map_unary(a[0], [](const auto& v) { return v * 3.0; }), {a[0]},
-                        [](const D& gr, BackwardContext<double>& c) { c.set(0, gr * 2.0); });
+                        [](const D& gr, BackwardContext<double>& c) { c.set(0, gr * 2.0); },
+                        [](const TangentContext<double>& c) { return c.tangent(0) * 3.0; });
       return Vec{exp(a[0]), bad};
     };
     const auto r = gradcheck(g, xs);

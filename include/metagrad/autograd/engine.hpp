@@ -42,9 +42,28 @@ struct GraphEntry {
   bool queued = false;      // pushed on the ready queue
 };
 
+/// Sums contributions with the add op, not a raw kernel even when nothing is recorded: the op
+/// also adds their forward-mode tangents, which forward-over-reverse reads off the result.
 template <Floating T>
 void accumulate(GraphEntry<T>& entry, Tensor<T> g) {
   entry.grad = entry.grad.defined() ? add(entry.grad, g) : std::move(g);
+}
+
+/// The entry of `impl` in `entries`, created if new. An op's output alias (made for its tangent
+/// rule, autograd/node.hpp) is that output: one entry, so the op's node runs once with the sum.
+template <Floating T>
+GraphEntry<T>& entry_for(std::unordered_map<TensorImpl<T>*, GraphEntry<T>>& entries,
+                         const std::shared_ptr<TensorImpl<T>>& impl) {
+  if (impl->output_alias) [[unlikely]] {
+    if (auto out = impl->grad_fn->output.lock()) {
+      auto& e = entries[out.get()];
+      if (!e.impl) e.impl = std::move(out);
+      return e;
+    }
+  }
+  auto& e = entries[impl.get()];
+  if (!e.impl) e.impl = impl;
+  return e;
 }
 
 }  // namespace detail
@@ -68,9 +87,8 @@ std::vector<Tensor<T>> grad(std::span<const Tensor<T>> outputs, std::span<const 
   // 1. Discover the graph reachable from the outputs (iteratively).
   std::unordered_map<ImplPtr, Entry> entries;
   std::vector<ImplPtr> stack;
-  for (const auto& out : outputs) stack.push_back(out.impl().get());
   entries.reserve(64);
-  for (const auto& out : outputs) entries[out.impl().get()].impl = out.impl();
+  for (const auto& out : outputs) stack.push_back(detail::entry_for(entries, out.impl()).impl.get());
   std::vector<ImplPtr> order;
   // A path from an output to an input only visits tensors at least as new as that input, so
   // nothing older than every input can lead to one: the walk stops there. An unrolled inner loop
@@ -87,15 +105,14 @@ std::vector<Tensor<T>> grad(std::span<const Tensor<T>> outputs, std::span<const 
     if (!impl->grad_fn) continue;
     for (const auto& in : impl->grad_fn->inputs()) {
       if (!in.requires_grad() || in.impl()->sequence < oldest_input) continue;
-      auto& e = entries[in.impl().get()];
-      if (!e.impl) e.impl = in.impl();
-      if (!e.discovered) stack.push_back(in.impl().get());
+      auto& e = detail::entry_for(entries, in.impl());
+      if (!e.discovered) stack.push_back(e.impl.get());
     }
   }
 
   // 2. Mark what leads to a requested input, in creation order (inputs are older than outputs).
   std::unordered_map<ImplPtr, std::size_t> target_of;
-  for (std::size_t i = 0; i < inputs.size(); ++i) target_of.emplace(inputs[i].impl().get(), i);
+  for (std::size_t i = 0; i < inputs.size(); ++i) target_of.emplace(detail::entry_for(entries, inputs[i].impl()).impl.get(), i);
   std::sort(order.begin(), order.end(), [](ImplPtr a, ImplPtr b) { return a->sequence < b->sequence; });
   for (ImplPtr impl : order) {
     auto& e = entries[impl];
@@ -103,7 +120,7 @@ std::vector<Tensor<T>> grad(std::span<const Tensor<T>> outputs, std::span<const 
     if (impl->grad_fn) {
       if (impl->grad_fn->released()) e.needed = true;  // walking it must fail loudly, below
       for (const auto& in : impl->grad_fn->inputs())
-        if (in.requires_grad() && entries[in.impl().get()].needed) e.needed = true;
+        if (in.requires_grad() && detail::entry_for(entries, in.impl()).needed) e.needed = true;
     }
   }
 
@@ -120,11 +137,11 @@ std::vector<Tensor<T>> grad(std::span<const Tensor<T>> outputs, std::span<const 
     }
     check(seed.shape() == outputs[i].shape(), "grad", "grad_output ", i, " has shape ", seed.shape(),
           " but output ", i, " has shape ", outputs[i].shape());
-    auto& e = entries[outputs[i].impl().get()];
+    auto& e = detail::entry_for(entries, outputs[i].impl());
     detail::accumulate(e, seed);
     if (!e.queued && e.needed) {
       e.queued = true;
-      ready.push(outputs[i].impl().get());
+      ready.push(e.impl.get());
     }
   }
 
@@ -147,7 +164,7 @@ std::vector<Tensor<T>> grad(std::span<const Tensor<T>> outputs, std::span<const 
     auto wanted = std::make_unique<bool[]>(n);
     for (std::size_t i = 0; i < n; ++i) {
       const auto& in = inputs_of_node[i];
-      wanted[i] = in.requires_grad() && entries[in.impl().get()].needed;
+      wanted[i] = in.requires_grad() && detail::entry_for(entries, in.impl()).needed;
       any = any || wanted[i];
       check(in.version() == node->saved_version(i), "grad", "input ", i, " of op '", node->name(), "' (shape ",
             in.shape(), ") was modified in place after the op used it");
@@ -163,11 +180,11 @@ std::vector<Tensor<T>> grad(std::span<const Tensor<T>> outputs, std::span<const 
       const auto& in = inputs_of_node[i];
       check(results[i].shape() == in.shape(), "grad", "backward of op '", node->name(), "' produced a gradient of shape ",
             results[i].shape(), " for input ", i, " of shape ", in.shape(), " (internal error)");
-      auto& ie = entries[in.impl().get()];
+      auto& ie = detail::entry_for(entries, in.impl());
       detail::accumulate(ie, std::move(results[i]));
       if (!ie.queued) {
         ie.queued = true;
-        ready.push(in.impl().get());
+        ready.push(ie.impl.get());
       }
     }
     // The output's own gradient is no longer needed unless it is a requested input.
@@ -177,9 +194,9 @@ std::vector<Tensor<T>> grad(std::span<const Tensor<T>> outputs, std::span<const 
 
   std::vector<Tensor<T>> grads(inputs.size());
   for (std::size_t i = 0; i < inputs.size(); ++i) {
-    auto it = entries.find(inputs[i].impl().get());
-    if (it != entries.end() && it->second.grad.defined()) {
-      grads[i] = it->second.grad;
+    const auto& e = detail::entry_for(entries, inputs[i].impl());
+    if (e.grad.defined()) {
+      grads[i] = e.grad;
     } else {
       check(options.allow_unused, "grad", "input ", i, " (shape ", inputs[i].shape(),
             ") is not used to compute the outputs; pass allow_unused=true to get an undefined gradient");

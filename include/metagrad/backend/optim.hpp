@@ -17,8 +17,8 @@ void sgd_update(Tensor<T>& p, const Tensor<T>& g, Tensor<T>* momentum_buffer, bo
   if (momentum_buffer) common_device("SGD", p, *momentum_buffer);
   dispatch("SGD", [&] {
     T* buf = nullptr;
-    if (momentum_buffer) buf = buffer_is_new ? momentum_buffer->fresh_data() : momentum_buffer->mutable_data();
-    T* pp = p.mutable_data();
+    if (momentum_buffer) buf = buffer_is_new ? momentum_buffer->fresh_data() : momentum_buffer->mutable_data("SGD");
+    T* pp = p.mutable_data("SGD");
     cpu::sgd_step(pp, g.data(), buf, p.numel(), c);
   }, p, g);
 }
@@ -26,9 +26,9 @@ void sgd_update(Tensor<T>& p, const Tensor<T>& g, Tensor<T>* momentum_buffer, bo
 template <Floating T>
 void adam_update(Tensor<T>& p, const Tensor<T>& g, Tensor<T>& m, Tensor<T>& v, const AdamCoefficients<T>& c) {
   dispatch("Adam", [&] {
-    T* pp = p.mutable_data();
-    T* pm = m.mutable_data();
-    T* pv = v.mutable_data();
+    T* pp = p.mutable_data("Adam");
+    T* pm = m.mutable_data("Adam");
+    T* pv = v.mutable_data("Adam");
     cpu::adam_step(pp, g.data(), pm, pv, p.numel(), c);
   }, p, g, m, v);
 }
@@ -46,12 +46,12 @@ double max_abs(const Tensor<T>& x) {
 /// x *= s in place.
 template <Floating T>
 void scale_(Tensor<T>& x, T s) {
-  dispatch("clip_grad_norm_", [&] { cpu::scale(x.mutable_data(), x.numel(), s); }, x);
+  dispatch("clip_grad_norm_", [&] { cpu::scale(x.mutable_data("clip_grad_norm_"), x.numel(), s); }, x);
 }
 /// x = clamp(x, lo, hi) in place; NaN stays NaN.
 template <Floating T>
 void clamp_(Tensor<T>& x, T lo, T hi) {
-  dispatch("clip_grad_value_", [&] { cpu::clamp(x.mutable_data(), x.numel(), lo, hi); }, x);
+  dispatch("clip_grad_value_", [&] { cpu::clamp(x.mutable_data("clip_grad_value_"), x.numel(), lo, hi); }, x);
 }
 
 }  // namespace metagrad::backend

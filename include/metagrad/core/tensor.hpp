@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // Tensor<T>: a cheap handle (one shared_ptr) to shared storage + shape + offset. Always contiguous
 // and row-major; reshape and detach share storage, every other op makes a new buffer. A floating
-// tensor may carry a grad_fn (the node that made it) and an accumulated .grad().
+// tensor may carry a grad_fn (the node that made it), an accumulated .grad(), and a forward-mode
+// tangent (autograd/forward.hpp), which every op propagates to its result.
 #pragma once
 #include <atomic>
 #include <cstdint>
@@ -51,6 +52,11 @@ struct TensorImpl {
   bool requires_grad = false;
   std::shared_ptr<typename detail::NodeOf<T>::type> grad_fn;
   std::shared_ptr<TensorImpl> grad;
+  // Forward mode: the directional derivative of this tensor (same shape), or null for zero.
+  std::shared_ptr<TensorImpl> tangent;
+  // A second handle to an op's output made for its tangent rule (autograd/node.hpp): it shares
+  // the output's grad_fn, and the engine treats it as that output.
+  bool output_alias = false;
 };
 
 template <Element T>
@@ -80,8 +86,12 @@ class Tensor {
 
   const T* data() const { return checked().storage->data() + impl_->offset; }
   /// Pointer for writing in place; bumps the storage version so stale saved tensors are detected.
-  T* mutable_data() {
-    checked().storage->bump_version();
+  /// `op` names the in-place op in the error for a tensor with a forward-mode tangent: the write
+  /// would change the value without changing the tangent, a silently wrong derivative.
+  T* mutable_data(const char* op = "mutable_data") {
+    check(!checked().tangent, op, "in-place op on a tensor of shape ", impl_->shape,
+          " with a forward-mode tangent is not supported");
+    impl_->storage->bump_version();
     return impl_->storage->data() + impl_->offset;
   }
   /// Pointer for filling a tensor an op has just created (no version bump: nothing saved it yet).
@@ -122,7 +132,10 @@ class Tensor {
   }
   void zero_grad() { checked().grad.reset(); }
 
-  /// Same storage, no history: the result is a leaf that does not require grad.
+  /// The forward-mode tangent (see autograd/forward.hpp); undefined when there is none (zero).
+  Tensor tangent() const { return Tensor(checked().tangent); }
+
+  /// Same storage, no history and no tangent: the result is a leaf that does not require grad.
   Tensor detach() const {
     auto impl = std::make_shared<Impl>();
     impl->storage = checked().storage;

@@ -3,6 +3,11 @@
 // with central finite differences, to any order. Order k checks the (k-1)-th vector-Jacobian
 // product as a function of the inputs *and* the cotangents, so every backward rule is itself
 // checked as a differentiable function (as torch.autograd.gradgradcheck does).
+//
+// Every order is also checked in forward mode: along a few random directions v, the tangent that
+// make_dual(x, v) carries to the output must equal (f(x + eps v) - f(x - eps v)) / 2 eps. At order
+// k >= 2 the checked function is made of backward rules, so this checks each rule's tangent rule
+// and the tangent rules of the backward rules: forward-over-reverse.
 #pragma once
 #include <cmath>
 #include <functional>
@@ -11,6 +16,7 @@
 #include <vector>
 
 #include "metagrad/autograd/engine.hpp"
+#include "metagrad/autograd/forward.hpp"
 
 namespace metagrad {
 
@@ -20,6 +26,7 @@ struct GradcheckOptions {
   double rtol = 1e-4;
   int order = 1;               // check derivatives of orders 1..order
   std::uint64_t seed = 1234;   // for the random cotangents of orders >= 2
+  int tangents = 2;            // random directions checked in forward mode at every order
 };
 
 struct GradcheckResult {
@@ -94,6 +101,44 @@ inline bool check_first_order(const TensorFn& f, const std::vector<Tensor<double
   return ok;
 }
 
+/// The forward-mode check of f at xs along `o.tangents` random directions drawn from gen; appends
+/// failures to `report`. Each direction costs one call of f with tangents and two without.
+inline bool check_forward_mode(const TensorFn& f, const std::vector<Tensor<double>>& xs, const GradcheckOptions& o,
+                               int order, Generator& gen, std::ostringstream& report) {
+  bool ok = true;
+  int failures = 0;
+  for (int direction = 0; direction < o.tangents; ++direction) {
+    std::vector<Tensor<double>> vs, duals;
+    const auto leaves = fresh_leaves(xs);
+    for (std::size_t i = 0; i < xs.size(); ++i) {
+      vs.push_back(randn<double>(xs[i].shape(), gen));
+      duals.push_back(make_dual(leaves[i], vs[i]));
+    }
+    const auto ys = f(duals);
+    auto plus = fresh_leaves(xs), minus = fresh_leaves(xs);
+    for (std::size_t i = 0; i < xs.size(); ++i)
+      for (std::int64_t p = 0; p < xs[i].numel(); ++p) {
+        plus[i].fresh_data()[p] += o.eps * vs[i].data()[p];
+        minus[i].fresh_data()[p] -= o.eps * vs[i].data()[p];
+      }
+    const auto yps = f(plus), yms = f(minus);
+    for (std::size_t j = 0; j < ys.size(); ++j) {
+      const Tensor<double> tangent = ys[j].tangent();
+      for (std::int64_t k = 0; k < ys[j].numel(); ++k) {
+        const double numeric = (yps[j].data()[k] - yms[j].data()[k]) / (2 * o.eps);
+        const double analytic = tangent.defined() ? tangent.data()[k] : 0.0;
+        if (!std::isfinite(analytic) || std::abs(analytic - numeric) > o.atol + o.rtol * std::abs(numeric)) {
+          ok = false;
+          if (failures++ < 8)
+            report << "order " << order << " (forward mode): tangent of output" << j << "[" << k << "] along direction "
+                   << direction << ": analytical " << analytic << " vs numerical " << numeric << "\n";
+        }
+      }
+    }
+  }
+  return ok;
+}
+
 }  // namespace detail
 
 /// Checks derivatives of f (a function of double tensors returning one or more tensors) at xs,
@@ -104,8 +149,12 @@ inline GradcheckResult gradcheck(const TensorFn& f, const std::vector<Tensor<dou
   TensorFn fk = f;
   std::vector<Tensor<double>> inputs = xs;
   Generator gen(options.seed);
+  // Its own stream, so the cotangents drawn from gen are the same with or without forward checks.
+  Generator tangent_gen(options.seed ^ 0x9e3779b97f4a7c15ULL);
   for (int order = 1; order <= options.order; ++order) {
-    if (!detail::check_first_order(fk, inputs, options, order, report)) {
+    const bool reverse_ok = detail::check_first_order(fk, inputs, options, order, report);
+    const bool forward_ok = detail::check_forward_mode(fk, inputs, options, order, tangent_gen, report);
+    if (!reverse_ok || !forward_ok) {
       result.ok = false;
       break;
     }

@@ -1,7 +1,13 @@
 // SPDX-License-Identifier: MIT
 // Function transforms with the names users know from torch.func and JAX: grad, value_and_grad,
 // vjp, jvp, hvp, jacobian, hessian. Each takes a function of one tensor or of a vector of tensors
-// and returns derivatives at a point.
+// and returns derivatives at a point. jvp is forward mode (one pass carrying tangents) and hvp is
+// forward-over-reverse (the tangent of a gradient taken at a dual input), which is cheaper than
+// their reverse-only forms, kept as jvp_by_double_vjp and hvp_reverse_over_reverse.
+//
+// Transforms nest with forward mode too: an input that carries a tangent hands it to the fresh
+// variable, and results keep their tangents (detached like the results), so the jvp of a grad is
+// an hvp.
 //
 // The function is called on fresh variables standing in for the inputs, so tensors it captures are
 // constants, as in torch.func. With create_graph=false the results are detached (no graph survives
@@ -19,6 +25,7 @@
 #include <vector>
 
 #include "metagrad/autograd/engine.hpp"
+#include "metagrad/autograd/forward.hpp"
 #include "metagrad/ops/shape.hpp"
 #include "metagrad/ops/view.hpp"
 
@@ -43,8 +50,9 @@ namespace detail {
 /// The identity with a gradient: a fresh handle to x's storage whose gradient flows back to x.
 template <Floating T>
 Tensor<T> alias(const Tensor<T>& x) {
-  return record("alias", view_as_shape(x, x.shape()), {x},
-                [](const Tensor<T>& g, BackwardContext<T>& c) { c.set(0, g); });
+  return record(
+      "alias", view_as_shape(x, x.shape()), {x}, [](const Tensor<T>& g, BackwardContext<T>& c) { c.set(0, g); },
+      [](const TangentContext<T>& c) { return c.tangent(0); });
 }
 
 /// The variables a transform differentiates with respect to: fresh leaves, or (to keep the graph
@@ -55,8 +63,13 @@ std::vector<Tensor<T>> fresh_variables(std::span<const Tensor<T>> xs, bool creat
   vars.reserve(xs.size());
   for (std::size_t i = 0; i < xs.size(); ++i) {
     check(xs[i].defined(), op, "input ", i, " is an undefined tensor");
-    if (create_graph && xs[i].requires_grad()) vars.push_back(alias(xs[i]));
-    else vars.push_back(xs[i].detach().requires_grad_());
+    if (create_graph && xs[i].requires_grad()) {
+      vars.push_back(alias(xs[i]));  // carries xs[i]'s tangent, if any
+    } else {
+      Tensor<T> leaf = xs[i].detach().requires_grad_();
+      const Tensor<T> tangent = xs[i].tangent();
+      vars.push_back(tangent.defined() ? make_dual(leaf, tangent) : leaf);
+    }
   }
   return vars;
 }
@@ -86,15 +99,19 @@ std::vector<Tensor<T>> vjp_of(std::span<const Tensor<T>> outputs, std::span<cons
   return grads;
 }
 
-/// Hands results back: detached unless the caller asked for a graph.
+/// Hands results back: detached unless the caller asked for a graph. A forward-mode tangent is
+/// kept (detached too), so that an enclosing jvp sees the derivative of the result.
 template <Floating T>
 Tensor<T> finish(Tensor<T> t, bool create_graph) {
-  return create_graph ? t : t.detach();
+  if (create_graph) return t;
+  Tensor<T> out = t.detach();
+  if (const Tensor<T> tangent = t.tangent(); tangent.defined()) out.impl()->tangent = tangent.detach().impl();
+  return out;
 }
 template <Floating T>
 std::vector<Tensor<T>> finish(std::vector<Tensor<T>> ts, bool create_graph) {
   if (!create_graph)
-    for (auto& t : ts) t = t.detach();
+    for (auto& t : ts) t = finish(std::move(t), false);
   return ts;
 }
 
@@ -169,29 +186,75 @@ std::pair<Tensor<T>, std::vector<Tensor<T>>> vjp(Call& call, std::span<const Ten
   return {finish(out, o.create_graph), finish(std::move(g), o.create_graph)};
 }
 
-/// J·v by the double-vjp trick: u ↦ Jᵀu is linear in a dummy cotangent u, and its vjp with v is J·v.
+/// J·v in forward mode: one call of f on dual inputs, the output's tangent. f runs with recording
+/// on (it may take gradients itself), but without create_graph nothing it is given requires grad,
+/// so only what f creates is recorded.
 template <Floating T, class Call>
 std::pair<Tensor<T>, Tensor<T>> jvp(Call& call, std::span<const Tensor<T>> xs, std::span<const Tensor<T>> vs,
                                     const TransformOptions& o) {
   check_like_inputs(xs, vs, "jvp", "tangent");
   EnableGradGuard recording;
-  const auto vars = fresh_variables(xs, o.create_graph, "jvp");
-  const Tensor<T> out = call_on<T>(call, vars, "jvp");
+  std::vector<Tensor<T>> duals;
+  duals.reserve(xs.size());
+  for (std::size_t i = 0; i < xs.size(); ++i) {
+    const Tensor<T> primal = o.create_graph && xs[i].requires_grad() ? alias(xs[i]) : xs[i].detach();
+    duals.push_back(make_dual(primal, o.create_graph ? vs[i] : vs[i].detach()));
+  }
+  const Tensor<T> out = call_on<T>(call, duals, "jvp");
+  return {finish(out, o.create_graph), finish(tangent_or_zeros(out), o.create_graph)};
+}
+
+/// J·v by the double-vjp trick: u ↦ Jᵀu is linear in a dummy cotangent u, and its vjp with v is J·v.
+/// Reverse mode only (two backward passes); jvp is cheaper.
+template <Floating T, class Call>
+std::pair<Tensor<T>, Tensor<T>> jvp_by_double_vjp(Call& call, std::span<const Tensor<T>> xs,
+                                                  std::span<const Tensor<T>> vs, const TransformOptions& o) {
+  check_like_inputs(xs, vs, "jvp_by_double_vjp", "tangent");
+  EnableGradGuard recording;
+  const auto vars = fresh_variables(xs, o.create_graph, "jvp_by_double_vjp");
+  const Tensor<T> out = call_on<T>(call, vars, "jvp_by_double_vjp");
   const Tensor<T> u = zeros<T>(out.shape()).requires_grad_();
   const auto jt_u = vjp_of<T>({&out, 1}, {&u, 1}, vars, /*create_graph=*/true, /*retain_graph=*/true);
   auto jv = vjp_of<T>(jt_u, vs, {&u, 1}, o.create_graph, o.create_graph);
   return {finish(out, o.create_graph), finish(std::move(jv[0]), o.create_graph)};
 }
 
-/// H·v as the vjp of the gradient with v (H is symmetric).
+/// H·v forward-over-reverse: the gradient of f at the dual input (x, v) carries H·v as its tangent.
+/// The backward pass propagates tangents whether or not it is recorded, so without create_graph
+/// this costs about one gradient with tangents (no second backward pass, no recorded first one).
 template <Floating T, class Call>
 std::vector<Tensor<T>> hvp(Call& call, std::span<const Tensor<T>> xs, std::span<const Tensor<T>> vs,
                            const TransformOptions& o) {
   check_like_inputs(xs, vs, "hvp", "vector");
   EnableGradGuard recording;
+  // Without create_graph nothing differentiates the tangents (only the gradient's is read), so
+  // their computations need no tape. (A function that itself differentiates tangent_of(...) in
+  // reverse mode needs create_graph.)
+  const TangentRecordingGuard tangent_recording(o.create_graph);
   const auto vars = fresh_variables(xs, o.create_graph, "hvp");
-  const Tensor<T> out = call_on<T>(call, vars, "hvp");
+  std::vector<Tensor<T>> duals;
+  duals.reserve(vars.size());
+  for (std::size_t i = 0; i < vars.size(); ++i) duals.push_back(make_dual(vars[i], o.create_graph ? vs[i] : vs[i].detach()));
+  const Tensor<T> out = call_on<T>(call, duals, "hvp");
   check_scalar_output(out, "hvp");
+  const Tensor<T> seed;  // undefined: ones
+  const auto g = vjp_of<T>({&out, 1}, {&seed, 1}, duals, o.create_graph, o.create_graph);
+  std::vector<Tensor<T>> hv;
+  hv.reserve(g.size());
+  for (const auto& gi : g) hv.push_back(tangent_or_zeros(gi));
+  return finish(std::move(hv), o.create_graph);
+}
+
+/// H·v reverse-over-reverse: the vjp of the gradient with v (H is symmetric). Two backward passes,
+/// the first recorded; hvp is cheaper.
+template <Floating T, class Call>
+std::vector<Tensor<T>> hvp_reverse_over_reverse(Call& call, std::span<const Tensor<T>> xs, std::span<const Tensor<T>> vs,
+                                                const TransformOptions& o) {
+  check_like_inputs(xs, vs, "hvp_reverse_over_reverse", "vector");
+  EnableGradGuard recording;
+  const auto vars = fresh_variables(xs, o.create_graph, "hvp_reverse_over_reverse");
+  const Tensor<T> out = call_on<T>(call, vars, "hvp_reverse_over_reverse");
+  check_scalar_output(out, "hvp_reverse_over_reverse");
   const Tensor<T> seed;
   const auto g = vjp_of<T>({&out, 1}, {&seed, 1}, vars, /*create_graph=*/true, /*retain_graph=*/true);
   return finish(vjp_of<T>(g, vs, vars, o.create_graph, o.create_graph), o.create_graph);
@@ -287,7 +350,22 @@ std::pair<Tensor<T>, Tensor<T>> jvp(F&& f, const std::vector<Tensor<T>>& xs, con
   return detail::jvp<T>(call, xs, vs, options);
 }
 
-/// H·v, the Hessian of a one-element f at x times v, at about the cost of two gradients.
+/// {f(x), J·v} by two reverse passes (the double-vjp trick); jvp gives the same in one forward pass.
+template <Floating T, TensorFunction<T> F>
+std::pair<Tensor<T>, Tensor<T>> jvp_by_double_vjp(F&& f, const Tensor<T>& x, const Tensor<T>& v,
+                                                  const TransformOptions& options = {}) {
+  auto call = detail::unary_call<T>(f);
+  return detail::jvp_by_double_vjp<T>(call, {&x, 1}, {&v, 1}, options);
+}
+template <Floating T, TensorsFunction<T> F>
+std::pair<Tensor<T>, Tensor<T>> jvp_by_double_vjp(F&& f, const std::vector<Tensor<T>>& xs,
+                                                  const std::vector<Tensor<T>>& vs, const TransformOptions& options = {}) {
+  auto call = detail::vector_call<T>(f);
+  return detail::jvp_by_double_vjp<T>(call, xs, vs, options);
+}
+
+/// H·v, the Hessian of a one-element f at x times v, forward-over-reverse: about the cost of one
+/// gradient carrying tangents.
 template <Floating T, TensorFunction<T> F>
 Tensor<T> hvp(F&& f, const Tensor<T>& x, const Tensor<T>& v, const TransformOptions& options = {}) {
   auto call = detail::unary_call<T>(f);
@@ -298,6 +376,19 @@ std::vector<Tensor<T>> hvp(F&& f, const std::vector<Tensor<T>>& xs, const std::v
                            const TransformOptions& options = {}) {
   auto call = detail::vector_call<T>(f);
   return detail::hvp<T>(call, xs, vs, options);
+}
+
+/// H·v reverse-over-reverse (the gradient of <gradient, v>): two backward passes, the first recorded.
+template <Floating T, TensorFunction<T> F>
+Tensor<T> hvp_reverse_over_reverse(F&& f, const Tensor<T>& x, const Tensor<T>& v, const TransformOptions& options = {}) {
+  auto call = detail::unary_call<T>(f);
+  return std::move(detail::hvp_reverse_over_reverse<T>(call, {&x, 1}, {&v, 1}, options)[0]);
+}
+template <Floating T, TensorsFunction<T> F>
+std::vector<Tensor<T>> hvp_reverse_over_reverse(F&& f, const std::vector<Tensor<T>>& xs,
+                                                const std::vector<Tensor<T>>& vs, const TransformOptions& options = {}) {
+  auto call = detail::vector_call<T>(f);
+  return detail::hvp_reverse_over_reverse<T>(call, xs, vs, options);
 }
 
 /// d f(x) / dx of shape f(x).shape ++ x.shape, one vjp per element of f(x).

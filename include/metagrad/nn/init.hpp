@@ -42,7 +42,7 @@ namespace detail {
 template <Floating T, class Draw>
 Tensor<T> fill_with(Tensor<T> t, Draw&& draw) {
   check(t.defined(), "init", "cannot fill an undefined tensor (a layer built without bias has no bias)");
-  T* p = t.mutable_data();
+  T* p = t.mutable_data("init");
   for (std::int64_t i = 0; i < t.numel(); ++i) p[i] = static_cast<T>(draw());
   return t;
 }

@@ -96,7 +96,11 @@ class Module {
           report("unexpected key '", name, "' (checkpoint has ", t.defined() ? t.shape().str() : "undefined", ")");
     check(problems.empty(), "load_state_dict", problems);
     for (const auto& [src, dst] : copies)
-      if (src->data() != dst->data()) std::copy_n(src->data(), src->numel(), dst->mutable_data());
+      if (src->data() != dst->data()) {
+        check(!src->tangent().defined(), "load_state_dict", "in-place op on a tensor of shape ", src->shape(),
+              " with a forward-mode tangent is not supported");
+        std::copy_n(src->data(), src->numel(), dst->mutable_data("load_state_dict"));
+      }
   }
 
   /// Switches this module and every descendant to training (or evaluation) behaviour.

@@ -49,6 +49,16 @@ void extremum_backward(const Tensor<T>& g, BackwardContext<T>& c) {
   if (c.wants(0)) c.set(0, sum_to(mul(g, extremum_share<Loses>(a, b, g.shape())), a.shape()));
   if (c.wants(1)) c.set(1, sum_to(mul(g, extremum_share<Loses>(b, a, g.shape())), b.shape()));
 }
+
+/// The tangent of maximum/minimum: each side's tangent times its share (a tie is the mean).
+template <backend::Compare Loses, Floating T>
+Tensor<T> extremum_tangent(const TangentContext<T>& c) {
+  const auto &a = c.input(0), &b = c.input(1);
+  const Shape& out = c.output_shape();
+  const Tensor<T> da = c.has_tangent(0) ? mul(c.tangent(0), extremum_share<Loses>(a, b, out)) : Tensor<T>();
+  const Tensor<T> db = c.has_tangent(1) ? mul(c.tangent(1), extremum_share<Loses>(b, a, out)) : Tensor<T>();
+  return add_terms(da, db, out);
+}
 }  // namespace detail
 
 // ---- where ----
@@ -59,9 +69,14 @@ template <Floating T>
 Tensor<T> where(const Tensor<T>& cond, const Tensor<T>& a, const Tensor<T>& b) {
   const Shape out = detail::broadcast_shapes(cond.shape(), a.shape(), b.shape(), "where");
   auto r = backend::where(cond, a, b, out);
-  return record("where", std::move(r), {a, b}, [mask = cond.detach()](const Tensor<T>& g, BackwardContext<T>& c) {
+  const Tensor<T> mask = cond.detach();
+  return record("where", std::move(r), {a, b}, [mask](const Tensor<T>& g, BackwardContext<T>& c) {
     if (c.wants(0)) c.set(0, sum_to(where(mask, g, scalar_tensor<T>(0)), c.input(0).shape()));
     if (c.wants(1)) c.set(1, sum_to(where(mask, scalar_tensor<T>(0), g), c.input(1).shape()));
+  }, [mask](const TangentContext<T>& c) {
+    const Tensor<T> da = c.has_tangent(0) ? c.tangent(0) : scalar_tensor<T>(0);
+    const Tensor<T> db = c.has_tangent(1) ? c.tangent(1) : scalar_tensor<T>(0);
+    return broadcast_to(where(mask, da, db), c.output_shape());
   });
 }
 template <Floating T>
@@ -81,7 +96,8 @@ template <Floating T>
 Tensor<T> maximum(const Tensor<T>& a, const Tensor<T>& b) {
   const Shape out = broadcast_shapes(a.shape(), b.shape(), "maximum");
   return record("maximum", backend::maximum(a, b, out),
-                {a, b}, [](const Tensor<T>& g, BackwardContext<T>& c) { detail::extremum_backward<backend::Compare::lt>(g, c); });
+                {a, b}, [](const Tensor<T>& g, BackwardContext<T>& c) { detail::extremum_backward<backend::Compare::lt>(g, c); },
+                [](const TangentContext<T>& c) { return detail::extremum_tangent<backend::Compare::lt>(c); });
 }
 
 /// The smaller of a and b (NaN if either is NaN). The gradient goes to the smaller side; a tie
@@ -90,7 +106,8 @@ template <Floating T>
 Tensor<T> minimum(const Tensor<T>& a, const Tensor<T>& b) {
   const Shape out = broadcast_shapes(a.shape(), b.shape(), "minimum");
   return record("minimum", backend::minimum(a, b, out),
-                {a, b}, [](const Tensor<T>& g, BackwardContext<T>& c) { detail::extremum_backward<backend::Compare::gt>(g, c); });
+                {a, b}, [](const Tensor<T>& g, BackwardContext<T>& c) { detail::extremum_backward<backend::Compare::gt>(g, c); },
+                [](const TangentContext<T>& c) { return detail::extremum_tangent<backend::Compare::gt>(c); });
 }
 
 /// maximum(x, s) for a constant s: a tie with s also gets half the gradient (unlike clamp,
@@ -124,6 +141,15 @@ Tensor<T> pow(const Tensor<T>& a, const Tensor<T>& b) {
                     const auto gb = mul(mul(g, c.output()), log(a));
                     c.set(1, sum_to(where(zero_base, T(0), gb), b.shape()));
                   }
+                },
+                [](const TangentContext<T>& c) {
+                  const auto &a = c.input(0), &b = c.input(1);
+                  const Shape& out = c.output_shape();
+                  Tensor<T> da, db;
+                  if (c.has_tangent(0)) da = where(eq(b, T(0)), T(0), mul(c.tangent(0), mul(b, pow(a, sub(b, T(1))))));
+                  if (c.has_tangent(1))
+                    db = where(backend::pow_zero_base(a, b, out), T(0), mul(mul(c.tangent(1), c.output()), log(a)));
+                  return detail::add_terms(da, db, out);
                 });
 }
 
@@ -136,6 +162,10 @@ Tensor<T> pow(std::type_identity_t<T> s, const Tensor<T>& x) {
                 [base](const Tensor<T>& g, BackwardContext<T>& c) {
                   const auto gx = mul(mul(g, c.output()), T(std::log(base)));
                   c.set(0, base == T(0) ? where(ge(c.input(0), T(0)), T(0), gx) : gx);
+                },
+                [base](const TangentContext<T>& c) {
+                  const auto dx = mul(mul(c.tangent(0), c.output()), T(std::log(base)));
+                  return base == T(0) ? where(ge(c.input(0), T(0)), T(0), dx) : dx;
                 });
 }
 

@@ -18,9 +18,10 @@ Tensor<T> broadcast_to(const Tensor<T>& x, const Shape& shape) {
   if (x.shape() == shape) return x;
   check(broadcast_shapes(x.shape(), shape, "broadcast_to") == shape, "broadcast_to", "shape ", x.shape(),
         " cannot be broadcast to ", shape);
-  return record("broadcast_to", backend::broadcast_copy(x, shape), {x}, [](const Tensor<T>& g, BackwardContext<T>& c) {
-    c.set(0, sum_to(g, c.input(0).shape()));
-  });
+  return record(
+      "broadcast_to", backend::broadcast_copy(x, shape), {x},
+      [](const Tensor<T>& g, BackwardContext<T>& c) { c.set(0, sum_to(g, c.input(0).shape())); },
+      [](const TangentContext<T>& c) { return broadcast_to(c.tangent(0), c.output_shape()); });
 }
 
 /// Sums x down to `shape`, which x's shape must broadcast from (the adjoint of broadcast_to).
@@ -40,9 +41,10 @@ Tensor<T> sum_to(const Tensor<T>& x, const Shape& shape) {
   }
   for (int i = 0; i < shape.rank(); ++i)
     if (shape[i] == 1 && r.shape()[i] != 1) r = backend::sum_dim(r, i, true);
-  return record("sum_to", std::move(r), {x}, [](const Tensor<T>& g, BackwardContext<T>& c) {
-    c.set(0, broadcast_to(g, c.input(0).shape()));
-  });
+  return record(
+      "sum_to", std::move(r), {x},
+      [](const Tensor<T>& g, BackwardContext<T>& c) { c.set(0, broadcast_to(g, c.input(0).shape())); },
+      [](const TangentContext<T>& c) { return sum_to(c.tangent(0), c.output_shape()); });
 }
 
 }  // namespace metagrad

@@ -138,8 +138,18 @@ Tensor<T> conv2d(const Tensor<T>& x, const Tensor<T>& weight, const Tensor<T>& b
     if (c.wants(1)) c.set(1, conv2d_weight_grad(x, gy, w.shape(), p, lowered));
     if (with_bias && c.wants(2)) c.set(2, sum(gy, {0, 2, 3}));
   };
-  if (with_bias) return record("conv2d", std::move(y), {x, weight, bias}, std::move(rule));
-  return record("conv2d", std::move(y), {x, weight}, std::move(rule));
+  auto tangent_rule = [p, with_bias, lowered](const TangentContext<T>& c) {
+    // Bilinear in (x, w), plus the bias: conv(dx, w) + conv(x, dw) + db.
+    const auto &x = c.input(0), &w = c.input(1);
+    const Tensor<T> dx = c.has_tangent(0) ? conv2d(c.tangent(0), w, Tensor<T>{}, p, Lowering<T>{}) : Tensor<T>();
+    const Tensor<T> dw = c.has_tangent(1) ? conv2d(x, c.tangent(1), Tensor<T>{}, p, lowered) : Tensor<T>();
+    Tensor<T> out = add_terms(dx, dw, c.output_shape());
+    if (with_bias && c.has_tangent(2))
+      out = add_terms(out, reshape(c.tangent(2), Shape{1, c.output_shape()[1], 1, 1}), c.output_shape());
+    return out;
+  };
+  if (with_bias) return record("conv2d", std::move(y), {x, weight, bias}, std::move(rule), std::move(tangent_rule));
+  return record("conv2d", std::move(y), {x, weight}, std::move(rule), std::move(tangent_rule));
 }
 }  // namespace detail
 
@@ -159,6 +169,17 @@ Tensor<T> conv2d_input_grad(const Tensor<T>& grad_output, const Tensor<T>& weigh
     const auto lowered = c.wants(0) && c.wants(1) && detail::lowering_fits(g) ? detail::lower(u, g) : detail::Lowering<T>{};
     if (c.wants(0)) c.set(0, detail::conv2d(u, w, {}, p, lowered));
     if (c.wants(1)) c.set(1, detail::conv2d_weight_grad(u, gy, w.shape(), p, lowered));
+  }, [p](const TangentContext<T>& c) {
+    // Bilinear in (grad_output, weight).
+    const auto &gy = c.input(0), &w = c.input(1);
+    const Shape& x_shape = c.output_shape();
+    const Tensor<T> dg = c.has_tangent(0)
+                             ? conv2d_input_grad(c.tangent(0), w, x_shape, p.stride, p.padding, p.dilation)
+                             : Tensor<T>();
+    const Tensor<T> dw = c.has_tangent(1)
+                             ? conv2d_input_grad(gy, c.tangent(1), x_shape, p.stride, p.padding, p.dilation)
+                             : Tensor<T>();
+    return detail::add_terms(dg, dw, x_shape);
   });
 }
 
@@ -191,6 +212,15 @@ Tensor<T> conv2d_weight_grad(const Tensor<T>& input, const Tensor<T>& grad_outpu
                   const auto &x = c.input(0), &gy = c.input(1);
                   if (c.wants(0)) c.set(0, conv2d_input_grad(gy, u, x.shape(), p.stride, p.padding, p.dilation));
                   if (c.wants(1)) c.set(1, conv2d(x, u, {}, p, lowered));
+                },
+                [p, lowered](const TangentContext<T>& c) {
+                  // Bilinear in (input, grad_output); the second term reads the kept lowering of x.
+                  const auto &x = c.input(0), &gy = c.input(1);
+                  const Shape& w_shape = c.output_shape();
+                  const Tensor<T> dx = c.has_tangent(0) ? conv2d_weight_grad(c.tangent(0), gy, w_shape, p, Lowering<T>{})
+                                                        : Tensor<T>();
+                  const Tensor<T> dg = c.has_tangent(1) ? conv2d_weight_grad(x, c.tangent(1), w_shape, p, lowered) : Tensor<T>();
+                  return add_terms(dx, dg, w_shape);
                 });
 }
 }  // namespace detail

@@ -20,7 +20,9 @@ Tensor<T> dropout(const Tensor<T>& x, double p, bool training = true, Generator&
   const T scale = static_cast<T>(1 / keep);
   const Tensor<T> mask = backend::dropout_mask(x, keep, scale, gen);
   Tensor<T> out = backend::mul(x, mask, x.shape());
-  return record("dropout", std::move(out), {x}, [mask](const Tensor<T>& g, BackwardContext<T>& c) { c.set(0, mul(g, mask)); });
+  return record(
+      "dropout", std::move(out), {x}, [mask](const Tensor<T>& g, BackwardContext<T>& c) { c.set(0, mul(g, mask)); },
+      [mask](const TangentContext<T>& c) { return mul(c.tangent(0), mask); });
 }
 
 }  // namespace metagrad

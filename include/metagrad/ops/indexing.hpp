@@ -75,9 +75,10 @@ Tensor<T> index_select(const Tensor<T>& x, std::int64_t dim, const IndexTensor& 
   auto out = Tensor<T>::empty(detail::index_select_shape(x.shape(), d, idx, "index_select"));
   detail::check_index_range(idx, x.shape()[d], d, x.shape(), "index_select");
   backend::index_select(x, d, idx, out);
-  return detail::record_if_floating("index_select", std::move(out), {x}, [d, idx](const auto& g, auto& c) {
-    c.set(0, index_select_backward(g, c.input(0).shape(), d, idx));
-  });
+  return detail::record_if_floating(
+      "index_select", std::move(out), {x},
+      [d, idx](const auto& g, auto& c) { c.set(0, index_select_backward(g, c.input(0).shape(), d, idx)); },
+      [d, idx](const auto& c) { return index_select(c.tangent(0), d, idx); });
 }
 
 /// A copy of x with src's slices added at positions idx along dim (repeated positions sum):
@@ -91,10 +92,17 @@ Tensor<T> index_add(const Tensor<T>& x, std::int64_t dim, const IndexTensor& idx
   detail::check_index_range(idx, x.shape()[d], d, x.shape(), "index_add");
   auto out = clone(x.detach());
   backend::index_add(out, d, idx, src);
-  return detail::record_if_floating("index_add", std::move(out), {x, src}, [d, idx](const auto& g, auto& c) {
-    if (c.wants(0)) c.set(0, g);
-    if (c.wants(1)) c.set(1, index_select(g, d, idx));
-  });
+  return detail::record_if_floating(
+      "index_add", std::move(out), {x, src},
+      [d, idx](const auto& g, auto& c) {
+        if (c.wants(0)) c.set(0, g);
+        if (c.wants(1)) c.set(1, index_select(g, d, idx));
+      },
+      [d, idx](const auto& c) {
+        if (!c.has_tangent(1)) return c.tangent(0);
+        if (!c.has_tangent(0)) return index_select_backward(c.tangent(1), c.input(0).shape(), d, idx);
+        return index_add(c.tangent(0), d, idx, c.tangent(1));
+      });
 }
 
 /// The adjoint of index_select: zeros of `shape` with g's slices added at idx along dim. Its own
@@ -108,9 +116,10 @@ Tensor<T> index_select_backward(const Tensor<T>& g, const Shape& shape, std::int
   detail::check_index_range(idx, shape[d], d, shape, "index_select_backward");
   auto out = zeros<T>(shape);
   backend::index_add(out, d, idx, g);
-  return record("index_select_backward", std::move(out), {g}, [d, idx](const Tensor<T>& gg, BackwardContext<T>& c) {
-    c.set(0, index_select(gg, d, idx));
-  });
+  return record(
+      "index_select_backward", std::move(out), {g},
+      [d, idx](const Tensor<T>& gg, BackwardContext<T>& c) { c.set(0, index_select(gg, d, idx)); },
+      [shape, d, idx](const TangentContext<T>& c) { return index_select_backward(c.tangent(0), shape, d, idx); });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -125,9 +134,10 @@ Tensor<T> gather(const Tensor<T>& x, std::int64_t dim, const IndexTensor& idx) {
   detail::check_index_range(idx, x.shape()[d], d, x.shape(), "gather");
   auto out = Tensor<T>::empty(idx.shape());
   backend::gather(x, d, idx, out);
-  return detail::record_if_floating("gather", std::move(out), {x}, [d, idx](const auto& g, auto& c) {
-    c.set(0, gather_backward(g, c.input(0).shape(), d, idx));
-  });
+  return detail::record_if_floating(
+      "gather", std::move(out), {x},
+      [d, idx](const auto& g, auto& c) { c.set(0, gather_backward(g, c.input(0).shape(), d, idx)); },
+      [d, idx](const auto& c) { return gather(c.tangent(0), d, idx); });
 }
 
 namespace detail {
@@ -147,10 +157,17 @@ Tensor<T> scatter_add(const Tensor<T>& x, std::int64_t dim, const IndexTensor& i
   detail::check_scatter(x.shape(), d, idx, src.shape(), "scatter_add");
   auto out = clone(x.detach());
   backend::scatter_add(out, d, idx, src);
-  return detail::record_if_floating("scatter_add", std::move(out), {x, src}, [d, idx](const auto& g, auto& c) {
-    if (c.wants(0)) c.set(0, g);
-    if (c.wants(1)) c.set(1, gather(g, d, idx));
-  });
+  return detail::record_if_floating(
+      "scatter_add", std::move(out), {x, src},
+      [d, idx](const auto& g, auto& c) {
+        if (c.wants(0)) c.set(0, g);
+        if (c.wants(1)) c.set(1, gather(g, d, idx));
+      },
+      [d, idx](const auto& c) {
+        if (!c.has_tangent(1)) return c.tangent(0);
+        if (!c.has_tangent(0)) return gather_backward(c.tangent(1), c.input(0).shape(), d, idx);
+        return scatter_add(c.tangent(0), d, idx, c.tangent(1));
+      });
 }
 
 /// The adjoint of gather: scatter_add of g into zeros of `shape`. Its own backward is gather.
@@ -160,9 +177,10 @@ Tensor<T> gather_backward(const Tensor<T>& g, const Shape& shape, std::int64_t d
   detail::check_scatter(shape, d, idx, g.shape(), "gather_backward");
   auto out = zeros<T>(shape);
   backend::scatter_add(out, d, idx, g);
-  return record("gather_backward", std::move(out), {g}, [d, idx](const Tensor<T>& gg, BackwardContext<T>& c) {
-    c.set(0, gather(gg, d, idx));
-  });
+  return record(
+      "gather_backward", std::move(out), {g},
+      [d, idx](const Tensor<T>& gg, BackwardContext<T>& c) { c.set(0, gather(gg, d, idx)); },
+      [shape, d, idx](const TangentContext<T>& c) { return gather_backward(c.tangent(0), shape, d, idx); });
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -60,6 +60,11 @@ Tensor<T> bmm_batched(const Tensor<T>& a, const Tensor<T>& b, bool ta, bool tb, 
     // Same rules as mm; sum_to folds the batch entries an operand was broadcast over.
     if (c.wants(0)) c.set(0, sum_to(ta ? bmm(b, g, tb, true) : bmm(g, b, false, !tb), a.shape()));
     if (c.wants(1)) c.set(1, sum_to(tb ? bmm(g, a, true, ta) : bmm(a, g, !ta, false), b.shape()));
+  }, [ta, tb](const TangentContext<T>& c) {
+    // Bilinear: d(op(a) op(b)) = op(da) op(b) + op(a) op(db).
+    const Tensor<T> da = c.has_tangent(0) ? bmm(c.tangent(0), c.input(1), ta, tb) : Tensor<T>();
+    const Tensor<T> db = c.has_tangent(1) ? bmm(c.input(0), c.tangent(1), ta, tb) : Tensor<T>();
+    return add_terms(da, db, c.output_shape());
   });
 }
 }  // namespace detail
@@ -79,6 +84,11 @@ Tensor<T> mm(const Tensor<T>& a, const Tensor<T>& b, bool transpose_a = false, b
     // d op(a) = g op(b)ᵀ and d op(b) = op(a)ᵀ g, with the transposes moved into the flags.
     if (c.wants(0)) c.set(0, ta ? mm(b, g, tb, true) : mm(g, b, false, !tb));
     if (c.wants(1)) c.set(1, tb ? mm(g, a, true, ta) : mm(a, g, !ta, false));
+  }, [ta, tb](const TangentContext<T>& c) {
+    // Bilinear: d(op(a) op(b)) = op(da) op(b) + op(a) op(db).
+    const Tensor<T> da = c.has_tangent(0) ? mm(c.tangent(0), c.input(1), ta, tb) : Tensor<T>();
+    const Tensor<T> db = c.has_tangent(1) ? mm(c.input(0), c.tangent(1), ta, tb) : Tensor<T>();
+    return detail::add_terms(da, db, c.output_shape());
   });
 }
 

@@ -82,14 +82,29 @@ Tensor<T> cross_entropy_backward(const Tensor<T>& x, const Tensor<T>& g, const I
       const Tensor<T> onehot = backend::index_mask<T>(reshape(labels, {n, 1}), x.shape(), 1);
       c.set(1, sum_to(mul(sum(mul(u, sub(p, onehot)), {1}), factor), g.shape()));
     }
+  }, [labels, factor](const TangentContext<T>& c) {
+    // factor g_i (p_i - onehot_i) moves with g linearly and with x through softmax's Jacobian
+    // (symmetric, so its vjp at dx).
+    const auto& x = c.input(0);
+    const auto& g = c.input(1);
+    const std::int64_t n = x.shape()[0];
+    const Tensor<T> p = softmax(x, 1);
+    Tensor<T> dx, dg;
+    if (c.has_tangent(0)) dx = mul(per_sample(g, n, factor), softmax_backward(c.tangent(0), p, 1));
+    if (c.has_tangent(1)) {
+      const Tensor<T> onehot = backend::index_mask<T>(reshape(labels, {n, 1}), x.shape(), 1);
+      dg = mul(per_sample(c.tangent(1), n, factor), sub(p, onehot));
+    }
+    return add_terms(dx, dg, c.output_shape());
   });
 }
 
 /// A loss that is f(input, target) element-wise, reduced. `rule(g_scaled, ctx)` sets the input
 /// gradients from the output gradient already scaled for the reduction (1/numel for mean, ...).
-template <backend::PointwiseLoss Kind, Floating T, class Rule>
+/// `tangent(ctx)` gives the element-wise terms' tangent (input's shape), which is reduced here.
+template <backend::PointwiseLoss Kind, Floating T, class Rule, class Tangent>
 Tensor<T> pointwise_loss(const char* op, const Tensor<T>& input, const Tensor<T>& target, Reduction reduction,
-                         Rule rule) {
+                         Rule rule, Tangent tangent) {
   check(input.shape() == target.shape(), op, "input of shape ", input.shape(), " and target of shape ",
         target.shape(), " must have the same shape");
   Tensor<T> out;
@@ -107,8 +122,13 @@ Tensor<T> pointwise_loss(const char* op, const Tensor<T>& input, const Tensor<T>
     out = scalar_tensor<T>(backend::pointwise_loss_sum<Kind>(op, input, target) / static_cast<T>(count));
     factor = T(1) / static_cast<T>(count);
   }
+  const bool reduced = reduction != Reduction::None;
   return record(op, std::move(out), {input, target}, [factor, rule](const Tensor<T>& g, BackwardContext<T>& c) {
     rule(factor == T(1) ? g : mul(g, factor), c);
+  }, [factor, reduced, tangent](const TangentContext<T>& c) {
+    const Tensor<T> terms = tangent(c);
+    if (!reduced) return terms;
+    return factor == T(1) ? sum(terms) : mul(sum(terms), factor);
   });
 }
 
@@ -123,10 +143,19 @@ Tensor<T> cross_entropy(const Tensor<T>& logits, const IndexTensor& labels, Redu
   auto rows = Tensor<T>::empty(Shape{n}), shift = Tensor<T>::empty(Shape{n}), log_sum = Tensor<T>::empty(Shape{n});
   backend::cross_entropy_rows(logits, labels, rows, shift, log_sum);
   const T factor = reduction == Reduction::Mean ? T(1) / static_cast<T>(n) : T(1);
+  const bool reduced = reduction != Reduction::None;
   return record("cross_entropy", detail::reduce_samples(rows, reduction), {logits},
                 [labels, version = labels.version(), shift, log_sum, factor](const Tensor<T>& g, BackwardContext<T>& c) {
                   detail::check_labels_unchanged("cross_entropy", labels, version);
                   c.set(0, detail::cross_entropy_backward(c.input(0), g, labels, shift, log_sum, factor));
+                },
+                [labels, shift, log_sum, factor, reduced](const TangentContext<T>& c) {
+                  // <dx, d loss / dx>: the fused gradient at a unit output gradient, one pass.
+                  const auto& x = c.input(0);
+                  const Tensor<T> unit = reduced ? scalar_tensor<T>(1) : full<T>(Shape{x.shape()[0]}, T(1));
+                  const Tensor<T> dloss = detail::cross_entropy_backward(x, unit, labels, shift, log_sum, factor);
+                  const Tensor<T> per_element = mul(c.tangent(0), dloss);
+                  return reduced ? sum(per_element) : sum(per_element, {1});
                 });
 }
 
@@ -160,6 +189,13 @@ Tensor<T> nll_loss(const Tensor<T>& logp, const IndexTensor& labels, Reduction r
                   const Shape& shape = c.input(0).shape();
                   const Tensor<T> onehot = backend::index_mask<T>(reshape(labels, {shape[0], 1}), shape, 1);
                   c.set(0, mul(detail::per_sample(g, shape[0], -factor), onehot));
+                },
+                [labels, factor, reduction](const TangentContext<T>& c) {
+                  // -factor dlogp[i, y_i], reduced like the loss.
+                  const Shape& shape = c.input(0).shape();
+                  const Tensor<T> onehot = backend::index_mask<T>(reshape(labels, {shape[0], 1}), shape, 1);
+                  const Tensor<T> picked = mul(c.tangent(0), onehot);
+                  return reduction == Reduction::None ? neg(sum(picked, {1})) : mul(sum(picked), -factor);
                 });
 }
 
@@ -173,6 +209,10 @@ Tensor<T> mse_loss(const Tensor<T>& input, const Tensor<T>& target, Reduction re
         const Tensor<T> d = mul(mul(sub(c.input(0), c.input(1)), T(2)), g);
         if (c.wants(0)) c.set(0, d);
         if (c.wants(1)) c.set(1, neg(d));
+      },
+      [](const TangentContext<T>& c) {
+        const Tensor<T> diff = detail::sub_terms(c.tangent(0), c.tangent(1), c.input(0).shape());
+        return mul(mul(sub(c.input(0), c.input(1)), T(2)), diff);
       });
 }
 
@@ -188,6 +228,11 @@ Tensor<T> l1_loss(const Tensor<T>& input, const Tensor<T>& target, Reduction red
         const Tensor<T> d = mul(sign, g);
         if (c.wants(0)) c.set(0, d);
         if (c.wants(1)) c.set(1, neg(d));
+      },
+      [](const TangentContext<T>& c) {
+        const Tensor<T>& x = c.input(0);
+        const Tensor<T> sign = backend::sign_of_difference(x.detach(), c.input(1).detach(), x.shape());
+        return mul(sign, detail::sub_terms(c.tangent(0), c.tangent(1), x.shape()));
       });
 }
 
@@ -208,6 +253,17 @@ Tensor<T> kl_div(const Tensor<T>& input, const Tensor<T>& target, Reduction redu
           const auto [nonzero, safe] = detail::nonzero_and_safe(t);
           c.set(1, mul(mul(add(sub(log(safe), x), T(1)), nonzero), g));
         }
+      },
+      [](const TangentContext<T>& c) {
+        const Tensor<T>& x = c.input(0);
+        const Tensor<T>& t = c.input(1);
+        Tensor<T> dx, dt;
+        if (c.has_tangent(0)) dx = neg(mul(t, c.tangent(0)));
+        if (c.has_tangent(1)) {
+          const auto [nonzero, safe] = detail::nonzero_and_safe(t);
+          dt = mul(mul(add(sub(log(safe), x), T(1)), nonzero), c.tangent(1));
+        }
+        return detail::add_terms(dx, dt, x.shape());
       });
 }
 
@@ -223,6 +279,12 @@ Tensor<T> binary_cross_entropy_with_logits(const Tensor<T>& logits, const Tensor
         const Tensor<T>& x = c.input(0);
         if (c.wants(0)) c.set(0, mul(sub(sigmoid(x), c.input(1)), g));
         if (c.wants(1)) c.set(1, neg(mul(x, g)));
+      },
+      [](const TangentContext<T>& c) {
+        const Tensor<T>& x = c.input(0);
+        const Tensor<T> dx = c.has_tangent(0) ? mul(sub(sigmoid(x), c.input(1)), c.tangent(0)) : Tensor<T>();
+        const Tensor<T> dy = c.has_tangent(1) ? neg(mul(x, c.tangent(1))) : Tensor<T>();
+        return detail::add_terms(dx, dy, x.shape());
       });
 }
 

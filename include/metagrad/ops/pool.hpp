@@ -60,7 +60,8 @@ Tensor<T> window_mean(const Tensor<T>& x, const PoolWindowsPtr& win) {
   auto y = Tensor<T>::empty(with_plane(x.shape(), win->h.out(), win->w.out()));
   backend::window_mean(x, win->h, win->w, plane_count(x.shape()), y);
   return record(win->name, std::move(y), {x},
-                [win](const Tensor<T>& g, BackwardContext<T>& c) { c.set(0, window_mean_adjoint(g, win)); });
+                [win](const Tensor<T>& g, BackwardContext<T>& c) { c.set(0, window_mean_adjoint(g, win)); },
+                [win](const TangentContext<T>& c) { return window_mean(c.tangent(0), win); });
 }
 
 /// The adjoint of window_mean (its backward; its own backward is window_mean).
@@ -69,7 +70,8 @@ Tensor<T> window_mean_adjoint(const Tensor<T>& g, const PoolWindowsPtr& win) {
   auto dx = Tensor<T>::empty(with_plane(g.shape(), win->h.in, win->w.in));
   backend::window_mean_adjoint(g, win->h, win->w, plane_count(g.shape()), dx);
   return record(win->adjoint_name, std::move(dx), {g},
-                [win](const Tensor<T>& u, BackwardContext<T>& c) { c.set(0, window_mean(u, win)); });
+                [win](const Tensor<T>& u, BackwardContext<T>& c) { c.set(0, window_mean(u, win)); },
+                [win](const TangentContext<T>& c) { return window_mean_adjoint(c.tangent(0), win); });
 }
 
 template <Floating T>
@@ -83,9 +85,10 @@ Tensor<T> pool_scatter(const Tensor<T>& g, const IndexTensor& indices, const Sha
   const std::int64_t out_plane = g.size(-2) * g.size(-1);
   backend::plane_scatter_add(g, indices, plane_count(input_shape), out_plane,
                              input_shape[input_shape.rank() - 2] * input_shape[input_shape.rank() - 1], dx);
-  return record("pool_scatter", std::move(dx), {g}, [indices](const Tensor<T>& u, BackwardContext<T>& c) {
-    c.set(0, pool_gather(u, indices));
-  });
+  return record(
+      "pool_scatter", std::move(dx), {g},
+      [indices](const Tensor<T>& u, BackwardContext<T>& c) { c.set(0, pool_gather(u, indices)); },
+      [indices](const TangentContext<T>& c) { return pool_scatter(c.tangent(0), indices, c.output_shape()); });
 }
 
 /// x at the in-plane positions `indices` (shaped like the pooled output). Its backward is pool_scatter.
@@ -94,9 +97,10 @@ Tensor<T> pool_gather(const Tensor<T>& x, const IndexTensor& indices) {
   auto y = Tensor<T>::empty(with_plane(x.shape(), indices.size(-2), indices.size(-1)));
   const std::int64_t out_plane = indices.size(-2) * indices.size(-1);
   backend::plane_gather(x, indices, plane_count(x.shape()), out_plane, x.size(-2) * x.size(-1), y);
-  return record("pool_gather", std::move(y), {x}, [indices](const Tensor<T>& u, BackwardContext<T>& c) {
-    c.set(0, pool_scatter(u, indices, c.input(0).shape()));
-  });
+  return record(
+      "pool_gather", std::move(y), {x},
+      [indices](const Tensor<T>& u, BackwardContext<T>& c) { c.set(0, pool_scatter(u, indices, c.input(0).shape())); },
+      [indices](const TangentContext<T>& c) { return pool_gather(c.tangent(0), indices); });
 }
 }  // namespace detail
 
@@ -111,9 +115,11 @@ std::pair<Tensor<T>, IndexTensor> max_pool2d_with_indices(const Tensor<T>& x, Si
   auto y = Tensor<T>::empty(out);
   auto indices = IndexTensor::empty(out);
   backend::window_max(x, win.h, win.w, detail::plane_count(x.shape()), y, indices);
-  y = record("max_pool2d", std::move(y), {x}, [indices](const Tensor<T>& g, BackwardContext<T>& c) {
-    c.set(0, detail::pool_scatter(g, indices, c.input(0).shape()));
-  });
+  y = record(
+      "max_pool2d", std::move(y), {x},
+      [indices](const Tensor<T>& g, BackwardContext<T>& c) { c.set(0, detail::pool_scatter(g, indices, c.input(0).shape())); },
+      // The tangent at each window's argmax.
+      [indices](const TangentContext<T>& c) { return detail::pool_gather(c.tangent(0), indices); });
   return {std::move(y), std::move(indices)};
 }
 

@@ -92,6 +92,8 @@ Tensor<T> finish_reduction(const Tensor<T>& r, const Shape& in, const std::vecto
   return view_as_shape(r, keepdim ? keepdim_shape(in, dims) : drop_dims(in, dims));
 }
 
+inline std::vector<std::int64_t> as_dims(const std::vector<int>& ds) { return {ds.begin(), ds.end()}; }
+
 /// 1 where `t` is non-zero, and t + (1 - that): a divisor that is t where t != 0 and 1 elsewhere,
 /// still differentiable in t (the mask is a constant).
 template <Floating T>
@@ -109,9 +111,10 @@ Tensor<T> sum(const Tensor<T>& x, std::vector<std::int64_t> dims = {}, bool keep
   const auto ds = detail::reduction_dims(dims, x.dim(), "sum");
   const Shape kept = detail::keepdim_shape(x.shape(), ds);
   Tensor<T> r = detail::finish_reduction(detail::sum_runs(x, ds), x.shape(), ds, keepdim);
-  return record("sum", std::move(r), {x}, [kept](const Tensor<T>& g, BackwardContext<T>& c) {
-    c.set(0, broadcast_to(reshape(g, kept), c.input(0).shape()));
-  });
+  return record(
+      "sum", std::move(r), {x},
+      [kept](const Tensor<T>& g, BackwardContext<T>& c) { c.set(0, broadcast_to(reshape(g, kept), c.input(0).shape())); },
+      [ds = detail::as_dims(ds), keepdim](const TangentContext<T>& c) { return sum(c.tangent(0), ds, keepdim); });
 }
 
 /// Mean over `dims` (all when empty).
@@ -134,6 +137,12 @@ namespace detail {
 template <Floating T>
 Tensor<T> var_backward(const Tensor<T>& x, const std::vector<std::int64_t>& dims, const Tensor<T>& g_kept, T denom) {
   return mul(sub(x, mean(x, dims, true)), mul(g_kept, T(2) / denom));
+}
+/// The tangent of var for a tangent dx of x: Σ 2 (x - mean) dx / (N - correction).
+template <Floating T>
+Tensor<T> var_tangent(const Tensor<T>& x, const std::vector<std::int64_t>& dims, const Tensor<T>& dx, T denom,
+                      bool keepdim) {
+  return mul(sum(mul(sub(x, mean(x, dims, true)), dx), dims, keepdim), T(2) / denom);
 }
 
 template <Floating T>
@@ -168,9 +177,13 @@ template <Floating T>
 Tensor<T> var(const Tensor<T>& x, std::vector<std::int64_t> dims, Correction correction, bool keepdim = false) {
   auto f = detail::var_forward(x, dims, correction.value, "var");
   const Tensor<T> out = detail::finish_reduction(f.value, x.shape(), f.dims, keepdim);
+  const auto ds = detail::as_dims(f.dims);
   return record("var", out, {x},
-                [dims = std::move(dims), kept = f.kept, denom = f.denom](const Tensor<T>& g, BackwardContext<T>& c) {
-                  c.set(0, detail::var_backward(c.input(0), dims, reshape(g, kept), denom));
+                [ds, kept = f.kept, denom = f.denom](const Tensor<T>& g, BackwardContext<T>& c) {
+                  c.set(0, detail::var_backward(c.input(0), ds, reshape(g, kept), denom));
+                },
+                [ds, denom = f.denom, keepdim](const TangentContext<T>& c) {
+                  return detail::var_tangent(c.input(0), ds, c.tangent(0), denom, keepdim);
                 });
 }
 /// Variance, unbiased (correction 1) by default.
@@ -186,12 +199,18 @@ Tensor<T> stddev(const Tensor<T>& x, std::vector<std::int64_t> dims, Correction 
   auto f = detail::var_forward(x, dims, correction.value, "stddev");
   const Tensor<T> out = detail::finish_reduction(backend::sqrt(f.value),
                                                  x.shape(), f.dims, keepdim);
+  const auto ds = detail::as_dims(f.dims);
   return record("stddev", out, {x},
-                [dims = std::move(dims), kept = f.kept, denom = f.denom](const Tensor<T>& g, BackwardContext<T>& c) {
+                [ds, kept = f.kept, denom = f.denom](const Tensor<T>& g, BackwardContext<T>& c) {
                   // d sqrt(v) = dv / (2 sqrt(v)), with the division masked where sqrt(v) = 0.
                   const auto [nonzero, safe] = detail::nonzero_and_safe(reshape(c.output(), kept));
                   const Tensor<T> g_var = div(mul(reshape(g, kept), nonzero), mul(safe, T(2)));
-                  c.set(0, detail::var_backward(c.input(0), dims, g_var, denom));
+                  c.set(0, detail::var_backward(c.input(0), ds, g_var, denom));
+                },
+                [ds, denom = f.denom, keepdim](const TangentContext<T>& c) {
+                  const auto [nonzero, safe] = detail::nonzero_and_safe(c.output());
+                  const Tensor<T> dvar = detail::var_tangent(c.input(0), ds, c.tangent(0), denom, keepdim);
+                  return div(mul(dvar, nonzero), mul(safe, T(2)));
                 });
 }
 template <Floating T>
@@ -219,6 +238,13 @@ ValuesAndIndices<T> extreme_along(const Tensor<T>& x, std::int64_t dim, bool kee
   Tensor<T> out = record(op, view_as_shape(values, shape), {x},
                          [indices, d, kept](const Tensor<T>& g, BackwardContext<T>& c) {
                            c.set(0, mul(reshape(g, kept), backend::index_mask<T>(indices, c.input(0).shape(), d)));
+                         },
+                         [indices, d, shape](const TangentContext<T>& c) {
+                           // The tangent at the index each output took.
+                           const Tensor<T>& x = c.input(0);
+                           if (x.dim() == 0) return c.tangent(0);
+                           const auto mask = backend::index_mask<T>(indices, x.shape(), d);
+                           return reshape(sum(mul(c.tangent(0), mask), {d}, true), shape);
                          });
   return {out, view_as_shape(indices, shape)};
 }
@@ -235,15 +261,19 @@ Tensor<T> extreme_over(const Tensor<T>& x, std::vector<std::int64_t> dims, bool 
   };
   const Tensor<T> r = reduce_runs(x, ds, extreme, extreme);
   const Shape kept = keepdim_shape(x.shape(), ds);
+  // Ties share the derivative equally: weight = [x == extreme] / (number of ties), a constant.
+  auto weight_of = [ds, kept](const Tensor<T>& input, const Tensor<T>& output) {
+    const Tensor<T> x = input.detach();
+    const Tensor<T> hit = backend::compare<backend::Compare::eq>(x, view_as_shape(output.detach(), kept), x.shape());
+    const Tensor<T> ties = sum_runs(hit, ds);
+    return backend::div(hit, ties, x.shape());
+  };
   return record(op, finish_reduction(r, x.shape(), ds, keepdim), {x},
-                [ds, kept](const Tensor<T>& g, BackwardContext<T>& c) {
-                  // Ties share the gradient equally: weight = [x == extreme] / (number of ties).
-                  const Tensor<T> x = c.input(0).detach();
-                  const Tensor<T> hit =
-                      backend::compare<backend::Compare::eq>(x, view_as_shape(c.output().detach(), kept), x.shape());
-                  const Tensor<T> ties = sum_runs(hit, ds);
-                  const Tensor<T> weight = backend::div(hit, ties, x.shape());
-                  c.set(0, mul(reshape(g, kept), weight));
+                [weight_of, kept](const Tensor<T>& g, BackwardContext<T>& c) {
+                  c.set(0, mul(reshape(g, kept), weight_of(c.input(0), c.output())));
+                },
+                [weight_of, ds = as_dims(ds), keepdim](const TangentContext<T>& c) {
+                  return sum(mul(c.tangent(0), weight_of(c.input(0), c.output())), ds, keepdim);
                 });
 }
 
@@ -308,6 +338,9 @@ Tensor<T> logsumexp(const Tensor<T>& x, std::vector<std::int64_t> dims = {}, boo
                 [kept](const Tensor<T>& g, BackwardContext<T>& c) {
                   // d/dx = exp(x - logsumexp(x)), the softmax over the reduced dims.
                   c.set(0, mul(reshape(g, kept), exp(sub(c.input(0), reshape(c.output(), kept)))));
+                },
+                [kept, ds = detail::as_dims(ds), keepdim](const TangentContext<T>& c) {
+                  return sum(mul(c.tangent(0), exp(sub(c.input(0), reshape(c.output(), kept)))), ds, keepdim);
                 });
 }
 
@@ -326,6 +359,9 @@ Tensor<T> norm(const Tensor<T>& x, double p = 2, std::vector<std::int64_t> dims 
                   [kept](const Tensor<T>& g, BackwardContext<T>& c) {
                     const Tensor<T> sign = backend::abs_grad(c.input(0).detach());
                     c.set(0, mul(reshape(g, kept), sign));
+                  },
+                  [ds = detail::as_dims(ds), keepdim](const TangentContext<T>& c) {
+                    return sum(mul(c.tangent(0), backend::abs_grad(c.input(0).detach())), ds, keepdim);
                   });
   }
   auto squares = [](const Tensor<T>& t, int d) { return backend::squared_norm_dim(t, d, true); };
@@ -334,6 +370,11 @@ Tensor<T> norm(const Tensor<T>& x, double p = 2, std::vector<std::int64_t> dims 
                 [kept](const Tensor<T>& g, BackwardContext<T>& c) {
                   const auto [nonzero, safe] = detail::nonzero_and_safe(reshape(c.output(), kept));
                   c.set(0, mul(c.input(0), div(mul(reshape(g, kept), nonzero), safe)));
+                },
+                [ds = detail::as_dims(ds), keepdim](const TangentContext<T>& c) {
+                  // d||x|| = <x, dx> / ||x||, 0 where the norm is 0.
+                  const auto [nonzero, safe] = detail::nonzero_and_safe(c.output());
+                  return div(mul(sum(mul(c.input(0), c.tangent(0)), ds, keepdim), nonzero), safe);
                 });
 }
 

@@ -21,17 +21,20 @@ namespace metagrad {
 
 namespace detail {
 
-/// record() for floating tensors; index tensors have no graph. The rule is a generic lambda, so
-/// it is never instantiated for index tensors.
-template <Element T, class Rule>
-Tensor<T> record_if_floating(const char* name, Tensor<T> out, std::span<const Tensor<T>> inputs, Rule&& rule) {
-  if constexpr (Floating<T>) return record(name, std::move(out), inputs, std::forward<Rule>(rule));
+/// record() for floating tensors; index tensors have no graph and no tangents. The rules are
+/// generic lambdas, so they are never instantiated for index tensors.
+template <Element T, class Rule, class TangentRule>
+Tensor<T> record_if_floating(const char* name, Tensor<T> out, std::span<const Tensor<T>> inputs, Rule&& rule,
+                             TangentRule&& tangent_rule) {
+  if constexpr (Floating<T>)
+    return record(name, std::move(out), inputs, std::forward<Rule>(rule), std::forward<TangentRule>(tangent_rule));
   else return out;
 }
-template <Element T, class Rule>
-Tensor<T> record_if_floating(const char* name, Tensor<T> out, std::initializer_list<Tensor<T>> inputs, Rule&& rule) {
+template <Element T, class Rule, class TangentRule>
+Tensor<T> record_if_floating(const char* name, Tensor<T> out, std::initializer_list<Tensor<T>> inputs, Rule&& rule,
+                             TangentRule&& tangent_rule) {
   return record_if_floating(name, std::move(out), std::span<const Tensor<T>>(inputs.begin(), inputs.size()),
-                            std::forward<Rule>(rule));
+                            std::forward<Rule>(rule), std::forward<TangentRule>(tangent_rule));
 }
 
 /// A possibly negative dim of `s`, checked; the error names the op and the shape.
@@ -98,9 +101,9 @@ Tensor<T> permute(const Tensor<T>& x, const std::vector<std::int64_t>& dims) {
   }
   auto out = Tensor<T>::empty(out_shape);
   backend::permute_copy(x, std::span<const int>(perm.data(), static_cast<std::size_t>(rank)), out);
-  return detail::record_if_floating("permute", std::move(out), {x}, [inverse](const auto& g, auto& c) {
-    c.set(0, permute(g, inverse));
-  });
+  return detail::record_if_floating(
+      "permute", std::move(out), {x}, [inverse](const auto& g, auto& c) { c.set(0, permute(g, inverse)); },
+      [dims](const auto& c) { return permute(c.tangent(0), dims); });
 }
 
 /// x with dims d0 and d1 swapped.
@@ -141,9 +144,10 @@ Tensor<T> slice_backward(const Tensor<T>& g, const Shape& shape, std::int64_t di
   auto out = Tensor<T>::empty(shape);
   backend::slice_pad(g, d, start, step, len, out);
   const std::int64_t end = len == 0 ? start : start + (len - 1) * step + 1;
-  return detail::record_if_floating("slice_backward", std::move(out), {g}, [d, start, end, step](const auto& gg, auto& c) {
-    c.set(0, slice(gg, d, start, end, step));
-  });
+  return detail::record_if_floating(
+      "slice_backward", std::move(out), {g},
+      [d, start, end, step](const auto& gg, auto& c) { c.set(0, slice(gg, d, start, end, step)); },
+      [shape, d, start, step](const auto& c) { return slice_backward(c.tangent(0), shape, d, start, step); });
 }
 
 /// x[..., start:end:step, ...] along dim, with Python semantics: negative start/end count from
@@ -154,9 +158,11 @@ Tensor<T> slice(const Tensor<T>& x, std::int64_t dim, std::int64_t start, std::i
   check(step > 0, "slice", "step must be positive, got ", step, " (shape ", x.shape(), ")");
   const auto r = detail::slice_range(x.shape()[d], start, end, step);
   if (r.start == 0 && r.step == 1 && r.length == x.shape()[d]) return x;
-  return detail::record_if_floating("slice", detail::slice_range_copy(x, d, r), {x}, [d, r](const auto& g, auto& c) {
-    c.set(0, slice_backward(g, c.input(0).shape(), d, r.start, r.step));
-  });
+  const std::int64_t stop = r.length == 0 ? r.start : r.start + (r.length - 1) * r.step + 1;
+  return detail::record_if_floating(
+      "slice", detail::slice_range_copy(x, d, r), {x},
+      [d, r](const auto& g, auto& c) { c.set(0, slice_backward(g, c.input(0).shape(), d, r.start, r.step)); },
+      [d, r, stop](const auto& c) { return slice(c.tangent(0), d, r.start, stop, r.step); });
 }
 
 /// length elements of dim starting at start (which may be negative); must lie inside the dim.
@@ -214,11 +220,17 @@ Tensor<T> concat(const std::vector<Tensor<T>>& xs, std::int64_t dim = 0) {
   auto offsets = detail::concat_offsets(xs, d, "concat");
   if (xs.size() == 1) return xs[0];
   auto out = detail::concat_copy(xs, d, offsets);
-  return detail::record_if_floating("concat", std::move(out), std::span<const Tensor<T>>(xs),
-                                    [d, offsets = std::move(offsets)](const auto& g, auto& c) {
-                                      for (std::size_t i = 0; i + 1 < offsets.size(); ++i)
-                                        if (c.wants(i)) c.set(i, slice(g, d, offsets[i], offsets[i + 1]));
-                                    });
+  return detail::record_if_floating(
+      "concat", std::move(out), std::span<const Tensor<T>>(xs),
+      [d, offsets = std::move(offsets)](const auto& g, auto& c) {
+        for (std::size_t i = 0; i + 1 < offsets.size(); ++i)
+          if (c.wants(i)) c.set(i, slice(g, d, offsets[i], offsets[i + 1]));
+      },
+      [d](const auto& c) {
+        std::vector<std::decay_t<decltype(c.input(0))>> pieces;
+        for (std::size_t i = 0; i < c.size(); ++i) pieces.push_back(c.tangent_or_zeros(i));
+        return concat(pieces, d);
+      });
 }
 
 /// The tensors, all of one shape, joined along a new dim at position dim (in [-rank-1, rank]).
@@ -242,11 +254,17 @@ Tensor<T> stack(const std::vector<Tensor<T>>& xs, std::int64_t dim = 0) {
   }
   std::vector<std::int64_t> offsets(xs.size() + 1);
   for (std::size_t i = 0; i < offsets.size(); ++i) offsets[i] = static_cast<std::int64_t>(i);
-  return detail::record_if_floating("stack", detail::concat_copy(views, d, offsets), std::span<const Tensor<T>>(xs),
-                                    [d](const auto& g, auto& c) {
-                                      for (std::int64_t i = 0; i < g.shape()[d]; ++i)
-                                        if (c.wants(static_cast<std::size_t>(i))) c.set(static_cast<std::size_t>(i), select(g, d, i));
-                                    });
+  return detail::record_if_floating(
+      "stack", detail::concat_copy(views, d, offsets), std::span<const Tensor<T>>(xs),
+      [d](const auto& g, auto& c) {
+        for (std::int64_t i = 0; i < g.shape()[d]; ++i)
+          if (c.wants(static_cast<std::size_t>(i))) c.set(static_cast<std::size_t>(i), select(g, d, i));
+      },
+      [d](const auto& c) {
+        std::vector<std::decay_t<decltype(c.input(0))>> pieces;
+        for (std::size_t i = 0; i < c.size(); ++i) pieces.push_back(c.tangent_or_zeros(i));
+        return stack(pieces, d);
+      });
 }
 
 /// x cut along dim into pieces of the given sizes, which must add up to the extent.
@@ -314,7 +332,9 @@ Tensor<T> flip(const Tensor<T>& x, const std::vector<std::int64_t>& dims) {
   }
   auto out = Tensor<T>::empty(x.shape());
   backend::flip_copy(x, flipped, out);
-  return detail::record_if_floating("flip", std::move(out), {x}, [dims](const auto& g, auto& c) { c.set(0, flip(g, dims)); });
+  return detail::record_if_floating(
+      "flip", std::move(out), {x}, [dims](const auto& g, auto& c) { c.set(0, flip(g, dims)); },
+      [dims](const auto& c) { return flip(c.tangent(0), dims); });
 }
 
 /// x tiled reps[i] times along dim i, as torch.repeat; extra leading reps add leading dims.
@@ -363,7 +383,9 @@ template <Element T>
 Tensor<T> clone(const Tensor<T>& x) {
   auto out = Tensor<T>::empty(x.shape());
   backend::copy(x, out);
-  return detail::record_if_floating("clone", std::move(out), {x}, [](const auto& g, auto& c) { c.set(0, g); });
+  return detail::record_if_floating(
+      "clone", std::move(out), {x}, [](const auto& g, auto& c) { c.set(0, g); },
+      [](const auto& c) { return c.tangent(0); });
 }
 
 }  // namespace metagrad

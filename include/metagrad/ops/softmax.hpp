@@ -32,6 +32,17 @@ Tensor<T> softmax_backward(const Tensor<T>& g, const Tensor<T>& y, int dim) {
                   // In y: u * (g - Σ g*y) - g * Σ u*y.
                   if (c.wants(1))
                     c.set(1, sub(mul(u, sub(g, sum(mul(g, y), {dim}, true))), mul(g, sum(mul(u, y), {dim}, true))));
+                },
+                [dim](const TangentContext<T>& c) {
+                  const auto &g = c.input(0), &y = c.input(1);
+                  // Linear in g; in y: dy * (g - Σ g*y) - y * Σ g*dy.
+                  const Tensor<T> dg = c.has_tangent(0) ? softmax_backward(c.tangent(0), y, dim) : Tensor<T>();
+                  Tensor<T> dy;
+                  if (c.has_tangent(1)) {
+                    const auto& t = c.tangent(1);
+                    dy = sub(mul(t, sub(g, sum(mul(g, y), {dim}, true))), mul(y, sum(mul(g, t), {dim}, true)));
+                  }
+                  return add_terms(dg, dy, c.output_shape());
                 });
 }
 
@@ -45,6 +56,14 @@ Tensor<T> log_softmax_backward(const Tensor<T>& g, const Tensor<T>& y, int dim) 
                   // In g: u - Σ u*p; in y: -u * p * Σ g.
                   if (c.wants(0)) c.set(0, sub(u, sum(mul(u, p), {dim}, true)));
                   if (c.wants(1)) c.set(1, neg(mul(mul(u, p), sum(c.input(0), {dim}, true))));
+                },
+                [dim](const TangentContext<T>& c) {
+                  // Linear in g (the op itself at dg); in y: -p * dy * Σ g.
+                  const Tensor<T> dg = c.has_tangent(0) ? log_softmax_backward(c.tangent(0), c.input(1), dim) : Tensor<T>();
+                  Tensor<T> dy;
+                  if (c.has_tangent(1))
+                    dy = neg(mul(mul(c.tangent(1), exp(c.input(1))), sum(c.input(0), {dim}, true)));
+                  return add_terms(dg, dy, c.output_shape());
                 });
 }
 
@@ -55,7 +74,9 @@ template <Floating T>
 Tensor<T> softmax(const Tensor<T>& x, std::int64_t dim) {
   const int d = normalize_dim(dim, x.dim(), "softmax");
   return record("softmax", backend::softmax(x, d), {x},
-                [d](const Tensor<T>& g, BackwardContext<T>& c) { c.set(0, detail::softmax_backward(g, c.output(), d)); });
+                [d](const Tensor<T>& g, BackwardContext<T>& c) { c.set(0, detail::softmax_backward(g, c.output(), d)); },
+                // The Jacobian is symmetric, so J dx is the vjp at dx.
+                [d](const TangentContext<T>& c) { return detail::softmax_backward(c.tangent(0), c.output(), d); });
 }
 
 /// x - log Σ exp(x) along `dim`, without forming softmax (exact for very negative outputs).
@@ -65,6 +86,11 @@ Tensor<T> log_softmax(const Tensor<T>& x, std::int64_t dim) {
   return record("log_softmax", backend::log_softmax(x, d), {x},
                 [d](const Tensor<T>& g, BackwardContext<T>& c) {
                   c.set(0, detail::log_softmax_backward(g, c.output(), d));
+                },
+                [d](const TangentContext<T>& c) {
+                  // J = I - 1 pᵀ is not symmetric: J dx = dx - Σ p dx.
+                  const auto& dx = c.tangent(0);
+                  return sub(dx, sum(mul(exp(c.output()), dx), {d}, true));
                 });
 }
 

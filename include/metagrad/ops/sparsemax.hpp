@@ -31,6 +31,9 @@ Tensor<T> sparsemax(const Tensor<T>& x, std::int64_t dim) {
   backend::sparsemax(x, d, out);
   return record("sparsemax", std::move(out), {x}, [d](const Tensor<T>& g, BackwardContext<T>& c) {
     c.set(0, detail::sparsemax_vjp(g, gt(c.output().detach(), T(0)), d));
+  }, [d](const TangentContext<T>& c) {
+    // The Jacobian is symmetric, so J dx is the vjp at dx.
+    return detail::sparsemax_vjp(c.tangent(0), gt(c.output().detach(), T(0)), d);
   });
 }
 

@@ -54,9 +54,10 @@ Tensor<T> reshape(const Tensor<T>& x, const Shape& shape) {
   const Shape target = detail::infer_shape(x.shape(), shape.dims(), "reshape");
   auto out = detail::view_as_shape(x, target);
   if constexpr (Floating<T>) {
-    return record("reshape", std::move(out), {x}, [](const Tensor<T>& g, BackwardContext<T>& c) {
-      c.set(0, reshape(g, c.input(0).shape()));
-    });
+    return record(
+        "reshape", std::move(out), {x},
+        [](const Tensor<T>& g, BackwardContext<T>& c) { c.set(0, reshape(g, c.input(0).shape())); },
+        [target](const TangentContext<T>& c) { return reshape(c.tangent(0), target); });
   } else {
     return out;
   }

@@ -48,6 +48,12 @@ Tensor<T> sqrt_zero_safe(const Tensor<T>& x) {
                   const auto positive = gt(y.detach(), T(0));
                   const auto zero = eq(y.detach(), T(0));
                   c.set(0, mul(div(mul(g, T(0.5)), add(y, zero)), positive));
+                },
+                [](const TangentContext<T>& c) {
+                  const Tensor<T>& y = c.output();
+                  const auto positive = gt(y.detach(), T(0));
+                  const auto zero = eq(y.detach(), T(0));
+                  return mul(div(mul(c.tangent(0), T(0.5)), add(y, zero)), positive);
                 });
 }
 }  // namespace detail

@@ -45,6 +45,9 @@ class Optimizer {
       if (!g.defined()) continue;
       check(g.shape() == params_[i].shape(), name_, "gradient of shape ", g.shape(), " for parameter ", i,
             " of shape ", params_[i].shape());
+      // The in-place update would take the gradient's value and drop its tangent.
+      check(!g.tangent().defined(), name_, "in-place op on parameter ", i, " of shape ", params_[i].shape(),
+            " from a gradient with a forward-mode tangent is not supported");
       update(i, params_[i], g);
     }
   }
