@@ -241,7 +241,8 @@ struct ImageSplits {
 /// the given sizes instead and says so.
 inline ImageSplits load_image_splits(const std::string& data, const char* example,
                                      std::array<std::int64_t, 3> synthetic_sizes = {4000, 500, 1000}) {
-  ImageSplits s{.name = data};
+  ImageSplits s;
+  s.name = data;
   try {
     if (data == "synthetic") fail(example, "synthetic data asked for");
     const bool fashion = data == "fashion-mnist";
