@@ -7,7 +7,8 @@
 // i mod K == I, so K processes share the work and a last run without --shard collects every unit
 // and writes the results. Each fingerprint has its own folder (units/<hash of the fingerprint>), so
 // runs under other settings never meet; a unit file whose fingerprint differs is an error, never
-// silently reused.
+// silently reused. The fingerprint holds settings, not the program's version: run the shards of one
+// sweep with the same build.
 #pragma once
 #include <cctype>
 #include <cstddef>
