@@ -40,6 +40,13 @@ TEST_SUITE("ops.softmax") {
         {"log_softmax dim -1", {{3, 5}}, [](const V& a) { return log_softmax(a[0], -1); }, 3},
         {"log_softmax dim 0", {{3, 5}}, [](const V& a) { return log_softmax(a[0], 0); }, 3},
         {"log_softmax middle dim", {{2, 3, 4}}, [](const V& a) { return log_softmax(a[0], 1); }},
+        // softmax(x + bias): a bias varying along the dim, one constant per slice, and a non-last dim.
+        {"softmax_with_bias [2,1,5] on [2,3,5]", {{2, 3, 5}, {2, 1, 5}},
+         [](const V& a) { return softmax_with_bias(a[0], a[1], -1); }, 3},
+        {"softmax_with_bias [5] on [3,5]", {{3, 5}, {5}}, [](const V& a) { return softmax_with_bias(a[0], a[1], 1); }},
+        {"softmax_with_bias [2,3,1] on [2,3,4]", {{2, 3, 4}, {2, 3, 1}},
+         [](const V& a) { return softmax_with_bias(a[0] * a[0], a[1], 2); }},
+        {"softmax_with_bias dim 1", {{2, 3, 4}, {3, 1}}, [](const V& a) { return softmax_with_bias(a[0], a[1], 1); }},
         // The fused backward ops as functions of (g, y) for any y, not only a softmax output.
         {"softmax_backward", {{3, 4}, {3, 4}}, [](const V& a) { return detail::softmax_backward(a[0], a[1], 1); }},
         {"log_softmax_backward dim 0", {{3, 4}, {3, 4}},
@@ -155,6 +162,53 @@ TEST_SUITE("ops.softmax") {
     METAGRAD_CHECK_ERROR(detail::log_softmax_backward(ones<double>(Shape{2}), x, 0), "log_softmax_backward", "[2]",
                          "[2, 3]");
     METAGRAD_CHECK_ERROR(detail::log_softmax_backward(x, x, 2), "log_softmax_backward", "dim 2", "rank 2");
+  }
+
+  TEST_CASE_TEMPLATE("ops.softmax_with_bias: equals softmax(x + bias), masked keys and fully masked rows included", T,
+                     float, double) {
+    Generator gen(3);
+    // Attention's shapes: logits [B, H, S, S], a padding bias [B, 1, 1, S] (large negative or -inf
+    // at padded keys; the second sequence's last row of keys is all -inf, so its rows are NaN).
+    const auto x = rand<T>(Shape{2, 3, 4, 7}, gen, -4, 4);
+    auto bias = zeros<T>(Shape{2, 1, 1, 7});
+    T* b = bias.fresh_data();
+    b[5] = T(-1e9);
+    b[6] = -std::numeric_limits<T>::infinity();
+    // Bit for bit the composed form, NaN where it is NaN (along dim 1 the -inf key is a whole slice).
+    const auto same_as_composed = [](const Tensor<T>& x, const Tensor<T>& bias, int dim) {
+      const auto got = softmax_with_bias(x, bias, dim), want = softmax(x + bias, dim);
+      for (std::int64_t i = 0; i < got.numel(); ++i) {
+        const T g = got.data()[i], w = want.data()[i];
+        if (!((std::isnan(g) && std::isnan(w)) || g == w)) return false;
+      }
+      return got.shape() == want.shape();
+    };
+    CHECK(same_as_composed(x, bias, -1));
+    CHECK(same_as_composed(x, bias, 1));
+    CHECK(same_as_composed(x, rand<T>(Shape{2, 3, 4, 1}, gen), 3));
+    for (std::int64_t k = 0; k < 7; ++k) b[7 + k] = -std::numeric_limits<T>::infinity();
+    CHECK(same_as_composed(x, bias, 3));
+    const auto y = softmax_with_bias(x, bias, 3);
+    CHECK(std::isnan(y.data()[y.numel() - 1]));
+  }
+
+  TEST_CASE("ops.softmax_with_bias: the bias gets the gradient summed over its broadcast dims") {
+    Generator gen(5);
+    const auto x = rand<double>(Shape{2, 3, 5}, gen).requires_grad_();
+    const auto bias = rand<double>(Shape{2, 1, 5}, gen).requires_grad_();
+    const auto w = rand<double>(Shape{2, 3, 5}, gen);
+    const auto fused = grad(sum(softmax_with_bias(x, bias, -1) * w), {x, bias});
+    const auto composed = grad(sum(softmax(x + bias, -1) * w), {x, bias});
+    CHECK(allclose(fused[0], composed[0], 1e-15, 1e-15));
+    CHECK(allclose(fused[1], composed[1], 1e-15, 1e-15));
+  }
+
+  TEST_CASE("ops.softmax_with_bias: a bias that does not broadcast to the input names the op and both shapes") {
+    const auto x = ones<double>(Shape{2, 3});
+    METAGRAD_CHECK_ERROR(softmax_with_bias(x, ones<double>(Shape{2, 4}), 1), "softmax_with_bias", "[2, 3]", "[2, 4]");
+    METAGRAD_CHECK_ERROR(softmax_with_bias(x, ones<double>(Shape{4, 2, 3}), 1), "softmax_with_bias", "[4, 2, 3]",
+                         "[2, 3]");
+    METAGRAD_CHECK_ERROR(softmax_with_bias(x, ones<double>(Shape{3}), 2), "softmax_with_bias", "dim 2", "rank 2");
   }
 
   TEST_CASE("ops.softmax: a rank-0 input is one slice of one element; empty inputs give empty outputs") {

@@ -11,6 +11,11 @@ template <Floating T>
 Tensor<T> softmax(const Tensor<T>& x, int dim) {
   return dispatch("softmax", [&] { return cpu::softmax_dim<cpu::SoftmaxKind::softmax>(x, dim); }, x);
 }
+/// softmax(x + bias) along the last dim; bias must broadcast to x's shape.
+template <Floating T>
+Tensor<T> softmax_last_with_bias(const Tensor<T>& x, const Tensor<T>& bias) {
+  return dispatch("softmax_with_bias", [&] { return cpu::softmax_last_with_bias(x, bias); }, x, bias);
+}
 template <Floating T>
 Tensor<T> log_softmax(const Tensor<T>& x, int dim) {
   return dispatch("log_softmax", [&] { return cpu::softmax_dim<cpu::SoftmaxKind::log_softmax>(x, dim); }, x);

@@ -60,7 +60,7 @@ class MultiheadSelfAttention final : public Module<T> {
     // Scaling q instead of the [S, S] logits is the same product with fewer multiplications.
     const auto qh = split_heads(q(x) * T(1 / std::sqrt(static_cast<double>(dh))));
     const auto logits = bmm(qh, split_heads(k(x)), false, true);
-    const auto weights = drop(softmax(mask_bias.defined() ? logits + mask_bias : logits, -1));
+    const auto weights = drop(mask_bias.defined() ? softmax_with_bias(logits, mask_bias, -1) : softmax(logits, -1));
     const auto context = bmm(weights, split_heads(v(x)));
     return {o(reshape(permute(context, {0, 2, 1, 3}), x.shape())), logits};
   }

@@ -79,6 +79,29 @@ Tensor<T> softmax(const Tensor<T>& x, std::int64_t dim) {
                 [d](const TangentContext<T>& c) { return detail::softmax_backward(c.tangent(0), c.output(), d); });
 }
 
+/// softmax(x + bias) along `dim`, bias broadcast to x's shape without changing it (attention's
+/// padding mask [B, 1, 1, S] on its logits [B, H, S, S]). Along the last dim it is one fused pass,
+/// and either way the graph keeps x, the small bias and the output, never the sum.
+template <Floating T>
+Tensor<T> softmax_with_bias(const Tensor<T>& x, const Tensor<T>& bias, std::int64_t dim) {
+  const int d = normalize_dim(dim, x.dim(), "softmax_with_bias");
+  check(broadcast_shapes(x.shape(), bias.shape(), "softmax_with_bias") == x.shape(), "softmax_with_bias", "bias of shape ",
+        bias.shape(), " does not broadcast to the input's shape ", x.shape());
+  auto y = x.dim() > 0 && d == x.dim() - 1 ? backend::softmax_last_with_bias(x, bias)
+                                           : backend::softmax(backend::add(x, bias, x.shape()), d);
+  return record("softmax_with_bias", std::move(y), {x, bias},
+                [d](const Tensor<T>& g, BackwardContext<T>& c) {
+                  const auto gx = detail::softmax_backward(g, c.output(), d);
+                  if (c.wants(1)) c.set(1, sum_to(gx, c.input(1).shape()));
+                  if (c.wants(0)) c.set(0, gx);
+                },
+                // The Jacobian in x + bias is symmetric, as for softmax.
+                [d](const TangentContext<T>& c) {
+                  return detail::softmax_backward(detail::add_terms(c.tangent(0), c.tangent(1), c.output_shape()),
+                                                  c.output(), d);
+                });
+}
+
 /// x - log Σ exp(x) along `dim`, without forming softmax (exact for very negative outputs).
 template <Floating T>
 Tensor<T> log_softmax(const Tensor<T>& x, std::int64_t dim) {

@@ -7,6 +7,7 @@
 // When the dim is not the last, a task takes a block of columns and works on whole rows of it.
 #pragma once
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -143,6 +144,30 @@ Tensor<T> softmax_dim(const Tensor<T>& x, int dim) {
           for (std::int64_t k = 0; k < n; ++k) block_row(o, k, stride, w) = (block_row(in, k, stride, w) - s.shift) - log_sum;
         }
       });
+  return out;
+}
+
+/// softmax(x + bias) along the last dim, bias broadcast to x's shape: each row's sum is formed in
+/// the output row and normalised there while it sits in cache, so the sum never exists as a tensor.
+template <Floating T>
+Tensor<T> softmax_last_with_bias(const Tensor<T>& x, const Tensor<T>& bias) {
+  auto out = Tensor<T>::empty(x.shape());
+  if (x.numel() == 0) return out;
+  const Shape& shape = x.shape();
+  const std::int64_t n = shape[shape.rank() - 1];
+  const std::array<std::array<std::int64_t, kMaxRank>, 2> strides{detail::broadcast_strides(bias.shape(), shape),
+                                                                  shape.strides()};
+  const bool bias_varies = strides[0][static_cast<std::size_t>(shape.rank() - 1)] != 0;
+  const T *px = x.data(), *pb = bias.data();
+  T* po = out.fresh_data();
+  detail::for_each_row<2>(shape, strides, [&](const std::array<std::int64_t, 2>& off) {
+    ArrayMap<T> o(po + off[1], n);
+    const ConstArrayMap<T> in(px + off[1], n);
+    if (bias_varies) o = in + ConstArrayMap<T>(pb + off[0], n);
+    else o = in + pb[off[0]];
+    o = exp0(o - detail::stable_shift(o.maxCoeff()));
+    o /= o.sum();
+  });
   return out;
 }
 
