@@ -293,7 +293,16 @@ int run_experiment(const Task& task, const Config& cfg, const CommonOptions& com
   };
   const Data pool = task.relabelled(task.pool, teacher_pred(task.pool));
   const Data valid = task.relabelled(task.valid, teacher_pred(task.valid));
-  const Data test = task.relabelled(task.test, teacher_pred(task.test));
+  const auto test_pred = teacher_pred(task.test);
+  const Data test = task.relabelled(task.test, test_pred);
+  // The simulability of a student that always answers the teacher's most frequent test label: a
+  // student at this figure has learnt the prior only, and no explanation can have helped it.
+  std::map<std::int64_t, std::int64_t> label_counts;
+  for (const auto label : test_pred) ++label_counts[label];
+  std::int64_t most_frequent = 0;
+  for (const auto& [label, count] : label_counts) most_frequent = std::max(most_frequent, count);
+  const double majority_rate = test_pred.empty() ? 0.0 : static_cast<double>(most_frequent) / static_cast<double>(test_pred.size());
+  std::printf("always the teacher's most frequent test label: simulability %.4f\n", majority_rate);
   const Tensor<T> pool_mask = task.explanation_mask(pool), test_mask = task.explanation_mask(test);
 
   // ---- the teacher's explanations, computed once: it is fixed ----
@@ -548,6 +557,7 @@ int run_experiment(const Task& task, const Config& cfg, const CommonOptions& com
   results.doc["curve_keys"] = {"n"};
   results.doc["headline"] = {"simulability", "plausibility_auc"};
   results.doc["teacher_test_acc"] = teacher_test_acc;
+  results.doc["majority_rate"] = majority_rate;
   {
     double student_s = 0;
     for (const auto& [c, per_n] : outcomes)
@@ -576,6 +586,12 @@ int run_experiment(const Task& task, const Config& cfg, const CommonOptions& com
       }
       series.push_back(s);
     }
+    io::LineSeries prior{"always the most frequent label", {}, {}, {}};
+    for (const auto n : cfg.ns) {
+      prior.x.push_back(static_cast<double>(n));
+      prior.y.push_back(majority_rate);
+    }
+    series.push_back(prior);
     io::write_line_chart(out / "simulability_vs_n.png",
                          formatted("Student simulability vs N (%s; median over %zu seeds, bars: ± half the IQR)", task.name.c_str(),
                                    seeds.size()),

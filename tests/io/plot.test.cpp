@@ -158,6 +158,23 @@ TEST_SUITE("io.plot") {
     std::filesystem::remove(path);
   }
 
+  TEST_CASE("io.plot: a title longer than the chart widens it instead of being cut at the edges") {
+    const std::string title(140, 'W');
+    const auto line = temp_png("line-long-title"), bar = temp_png("bar-long-title");
+    io::write_line_chart(line, title, "N", "accuracy", {{"a", {1, 2}, {0.5, 0.7}, {}}});
+    io::write_bar_chart(bar, title, "accuracy", kCategories, two_series());
+    const int band = static_cast<int>(io::detail::plot::kTitleBand);
+    for (const auto& png : {line, bar}) {
+      const auto d = decode(png);
+      CHECK(d.width > 720);
+      CHECK(d.width >= static_cast<int>(io::detail::plot::text_width(title, io::detail::plot::kTitleSize, true)));
+      CHECK(d.ink(0, 0, d.width, band) > 50);
+      CHECK(d.ink(0, 0, 8, band) == 0);  // a margin on both sides: nothing was cut
+      CHECK(d.ink(d.width - 8, 0, d.width, band) == 0);
+      std::filesystem::remove(png);
+    }
+  }
+
   TEST_CASE("io.plot: an image grid is as large as its upscaled cells plus labels, title and caption") {
     const auto path = temp_png("grid");
     io::ImageGrid grid{.title = "",

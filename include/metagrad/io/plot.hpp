@@ -113,6 +113,9 @@ inline double text_width(const std::string& s, double size, bool bold = false) {
   return e.x_advance;
 }
 
+/// The canvas width a chart's title needs: a long title widens the chart rather than being cut.
+inline double title_width(const std::string& title) { return text_width(title, kTitleSize, true) + 24; }
+
 inline double max_text_width(std::span<const std::string> texts, double size) {
   double w = 0;
   for (const auto& s : texts) w = std::max(w, text_width(s, size));
@@ -344,7 +347,8 @@ inline void write_bar_chart(const std::filesystem::path& png, const std::string&
   const double tick_w = p::max_text_width(y.labels, p::kTickSize), legend_w = p::legend_width(names);
   const double cat_w = p::max_text_width(categories, p::kLabelSize), diag = std::numbers::sqrt2 / 2;
   const double min_left = 24 + tick_w + 14;
-  const int width = static_cast<int>(std::ceil(std::max(720.0, min_left + min_group * n_cats + legend_w + 24)));
+  const int width = static_cast<int>(
+      std::ceil(std::max({720.0, min_left + min_group * n_cats + legend_w + 24, p::title_width(title)})));
   const double group0 = (width - min_left - legend_w - 24) / n_cats;
   const bool rotate = cat_w > group0 - 6;
   const double first_overhang = rotate ? std::max(0.0, cat_w * diag - group0 / 2) : 0;
@@ -421,7 +425,7 @@ inline void write_line_chart(const std::filesystem::path& png, const std::string
   const double tick_w = p::max_text_width(y.labels, p::kTickSize);
   const double left = 24 + tick_w + 14, legend_w = p::legend_width(names);
   const double top = p::kTitleBand + 12, bottom = 2 * p::kLabelSize + 30;
-  const int width = static_cast<int>(std::ceil(std::max(720.0, left + 520 + legend_w + 24)));
+  const int width = static_cast<int>(std::ceil(std::max({720.0, left + 520 + legend_w + 24, p::title_width(title)})));
   const double plot_w = width - left - legend_w - 24;
   const int height = static_cast<int>(std::ceil(top + p::kPlotHeight + bottom));
   const double x0 = left, x1 = left + plot_w, y0 = top, y1 = height - bottom;
@@ -505,7 +509,7 @@ inline void write_image_grid(const std::filesystem::path& png, const ImageGrid& 
   const double left = grid.row_labels.empty() ? pad : row_w + 16;
   const double grid_w = static_cast<double>(cols) * (cw + pad) + pad;
   const double right_overhang = rotate ? std::max(0.0, col_w * diag - cw / 2) : 0;
-  const double need_w = std::max({left + grid_w + right_overhang, p::text_width(grid.title, p::kTitleSize, true) + 24,
+  const double need_w = std::max({left + grid_w + right_overhang, p::title_width(grid.title),
                                   p::text_width(grid.caption, p::kLabelSize) + 24});
   const int width = static_cast<int>(std::ceil(need_w));
   const int height =
