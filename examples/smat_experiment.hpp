@@ -237,6 +237,9 @@ template <class Task>
 Json fingerprint_of(const Task& task, const Config& cfg, bool quick, const std::string& example, const std::string& data_note) {
   Json f = cfg.json();
   for (const char* k : {"seeds", "ns", "conditions"}) f.erase(k);
+  // Students from scratch are what every run was before --pretrain-epochs existed: leaving the key
+  // out keeps the students finished then (the 256-token sweep's) valid for --resume.
+  if (cfg.pretrain_epochs == 0) f.erase("student_init");
   f["example"] = example;
   f["quick"] = quick;
   f["data_note"] = data_note;
