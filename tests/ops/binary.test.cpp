@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include <cmath>
+#include <limits>
+#include <type_traits>
 
 #include "metagrad/ops/binary.hpp"
 #include "metagrad/ops/reduction.hpp"
@@ -70,6 +72,62 @@ TEST_SUITE("ops.binary") {
          [](const V& a) { return where(mask(Shape{3, 4}, 4), a[0] * a[1], a[1]) * a[1]; }, 3},
     };
     metagrad::testing::check_op_table(rows);
+  }
+
+  TEST_CASE("ops.bias_share: op table, the share and its fused backward, to third order") {
+    // x and y on a grid offset from 0 by at least 0.15, so |x| and |y| never meet their kink.
+    const auto parts = [](Shape s, Shape b) {
+      return [s, b](Generator& gen) { return V{gridded(s, gen, 0.2), gridded(s, gen, 0.2), rand<double>(b, gen, -2, 2)}; };
+    };
+    const std::vector<OpRow> rows = {
+        {"bias_share, conv bias [3,1,1] on [2,3,2,3]", {{2, 3, 2, 3}, {2, 3, 2, 3}, {3, 1, 1}},
+         [](const V& a) { return bias_share(a[0], a[1], a[2]); }, 2, -2, 2, {}, parts({2, 3, 2, 3}, {3, 1, 1})},
+        {"bias_share, linear bias [5] on [3,5], order 3", {{3, 5}, {3, 5}, {5}},
+         [](const V& a) { return bias_share(a[0], a[1], a[2]) * a[0]; }, 3, -2, 2, {}, parts({3, 5}, {5})},
+        {"bias_share, scalar b", {{2, 3}, {2, 3}, {}}, [](const V& a) { return bias_share(a[0], a[1], a[2]); }, 2, -2, 2,
+         {}, parts({2, 3}, {})},
+        {"bias_share_backward, order 3", {{3, 4}, {3, 4}, {3, 4}},
+         [](const V& a) { return bias_share_backward(a[0], a[1], a[2]); }, 3, -2, 2, {},
+         [](Generator& gen) {
+           return V{rand<double>(Shape{3, 4}, gen, -2, 2), gridded(Shape{3, 4}, gen, 0.2), gridded(Shape{3, 4}, gen, 0.2)};
+         }},
+    };
+    metagrad::testing::check_op_table(rows);
+  }
+
+  TEST_CASE_TEMPLATE("ops.bias_share: the composed form's values bit for bit, and its gradients, zeros included", T, float,
+                     double) {
+    Generator gen(11);
+    auto x = rand<T>(Shape{4, 3, 5, 6}, gen, -3, 3), y = rand<T>(Shape{4, 3, 5, 6}, gen, -3, 3);
+    // Zeros where the composed form's abs has its kink: x alone, y alone, both.
+    x.fresh_data()[0] = 0;
+    y.fresh_data()[1] = 0;
+    x.fresh_data()[2] = 0;
+    y.fresh_data()[2] = 0;
+    const auto b = rand<T>(Shape{3, 1, 1}, gen, -1, 1);
+    const auto composed = [](const Tensor<T>& x, const Tensor<T>& y, const Tensor<T>& b) {
+      const T eps = T(1e-20);
+      return mul(b, div(add(abs(x), eps), add(add(abs(x), abs(y)), T(2) * eps)));
+    };
+    const auto fused = bias_share(x, y, b), want = composed(x, y, b);
+    CHECK(fused.shape() == want.shape());
+    bool same = true;
+    for (std::int64_t i = 0; i < fused.numel(); ++i) same = same && fused.data()[i] == want.data()[i];
+    CHECK(same);
+    // Both zero: b splits evenly.
+    CHECK(fused.data()[2] == b.data()[0] / 2);
+    // The two shares make up b.
+    const auto whole = add(bias_share(x, y, b), bias_share(y, x, b));
+    CHECK(allclose(whole, broadcast_to(b, x.shape()), T(4) * std::numeric_limits<T>::epsilon(), 0));
+
+    const auto xg = x.detach().requires_grad_(), yg = y.detach().requires_grad_(), bg = b.detach().requires_grad_();
+    const auto w = rand<T>(x.shape(), gen, -1, 1);
+    const auto got = grad(sum(mul(bias_share(xg, yg, bg), w)), {xg, yg, bg});
+    const auto ref = grad(sum(mul(composed(xg, yg, bg), w)), {xg, yg, bg});
+    const T tol = std::is_same_v<T, float> ? T(1e-5) : T(1e-13);
+    for (int k = 0; k < 3; ++k) CHECK(allclose(got[static_cast<std::size_t>(k)], ref[static_cast<std::size_t>(k)], tol, tol));
+    // At x = 0 the gradient in x is 0 (abs's sign(0) convention), as in the composed form.
+    CHECK(got[0].data()[0] == T(0));
   }
 
   TEST_CASE("ops.pow: values with broadcasting") {
@@ -192,5 +250,9 @@ TEST_SUITE("ops.binary") {
     METAGRAD_CHECK_ERROR(where(b, a, a), "where", "[4]", "[2, 3]", "broadcast");
     METAGRAD_CHECK_ERROR(where(zeros<double>(Shape{3}), a, zeros<double>(Shape{3, 1})), "where", "[3]", "[2, 3]", "[3, 1]");
     METAGRAD_CHECK_ERROR(where(ones<double>(Shape{2, 3}), a, zeros<double>(Shape{3, 3})), "where", "[2, 3]", "[3, 3]");
+    METAGRAD_CHECK_ERROR(bias_share(a, zeros<double>(Shape{3, 2}), b), "bias_share", "[2, 3]", "[3, 2]", "one shape");
+    METAGRAD_CHECK_ERROR(bias_share(a, a, b), "bias_share", "[4]", "[2, 3]");
+    METAGRAD_CHECK_ERROR(bias_share(a, a, zeros<double>(Shape{4, 2, 3})), "bias_share", "[4, 2, 3]", "[2, 3]", "broadcast");
+    METAGRAD_CHECK_ERROR(bias_share_backward(a, a, zeros<double>(Shape{2, 1})), "bias_share_backward", "[2, 3]", "[2, 1]");
   }
 }

@@ -57,6 +57,17 @@ Tensor<T> pow_zero_base(const Tensor<T>& a, const Tensor<T>& b, const Shape& out
   return dispatch("pow_zero_base", [&] { return cpu::pow_zero_base(a, b, out); }, a, b);
 }
 
+/// b·(|x| + eps)/(|x| + |y| + 2 eps), b broadcast to x's shape (contextual decomposition's bias split).
+template <Floating T>
+Tensor<T> bias_share(const Tensor<T>& x, const Tensor<T>& y, const Tensor<T>& b, T eps) {
+  return dispatch("bias_share", [&] { return cpu::bias_share(x, y, b, eps); }, x, y, b);
+}
+/// h·sign(x)(|y| + eps)/(|x| + |y| + 2 eps)²: bias_share's gradient in x per unit of h = g·b.
+template <Floating T>
+Tensor<T> bias_share_backward(const Tensor<T>& h, const Tensor<T>& x, const Tensor<T>& y, T eps) {
+  return dispatch("bias_share_backward", [&] { return cpu::bias_share_backward(h, x, y, eps); }, h, x, y);
+}
+
 template <Floating T>
 Tensor<T> relu_backward(const Tensor<T>& g, const Tensor<T>& x) {
   return dispatch("relu_backward", [&] { return cpu::relu_backward(g, x); }, g, x);

@@ -27,6 +27,7 @@
 #include "metagrad/nn/norm.hpp"
 #include "metagrad/nn/pool.hpp"
 #include "metagrad/ops/arithmetic.hpp"
+#include "metagrad/ops/binary.hpp"
 #include "metagrad/ops/pool.hpp"
 #include "metagrad/ops/shape.hpp"
 #include "metagrad/ops/unary.hpp"
@@ -38,9 +39,8 @@ namespace detail {
 /// r = W·rel, i = W·irrel (no bias); the bias b joins them in the ratio (|r| + ε) : (|i| + ε).
 template <Floating T>
 Decomposition<T> split_bias(const Tensor<T>& r, const Tensor<T>& i, const Tensor<T>& b) {
-  constexpr T eps = T(1e-20);
-  const auto share = div(add(abs(r), eps), add(add(abs(r), abs(i)), T(2) * eps));
-  const auto rel_bias = mul(b, share);
+  // One share, and the rest of b to i: a second bias_share(i, r, b) would cost more in backward.
+  const auto rel_bias = bias_share(r, i, b);
   return {add(r, rel_bias), add(i, sub(b, rel_bias))};
 }
 
@@ -104,7 +104,7 @@ Decomposition<T> cd_layer(nn::Layer<T>& layer, const Decomposition<T>& in) {
     // In evaluation BatchNorm is per-channel affine, a·x + c: c = BN(0), a·rel = BN(rel) − c.
     const auto c = l->forward(zeros_like(in.rel));
     const auto r = sub(l->forward(in.rel), c), i = sub(l->forward(in.irrel), c);
-    const auto rel = add(r, mul(c, div(add(abs(r), T(1e-20)), add(add(abs(r), abs(i)), T(2e-20)))));
+    const auto rel = add(r, bias_share(r, i, c));
     return {rel, sub(l->forward(in.total()), rel)};
   }
   if (dynamic_cast<nn::Tanh<T>*>(&layer)) return detail::split_monotone(in, [](const Tensor<T>& t) { return tanh(t); });

@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: MIT
 // Binary element-wise ops with NumPy broadcasting: pow, maximum, minimum and where, with scalar
-// forms. (add, sub, mul, div live in arithmetic.hpp.) Gradients follow PyTorch's conventions at
+// forms, and contextual decomposition's bias_share. (add, sub, mul, div live in arithmetic.hpp.) Gradients follow PyTorch's conventions at
 // the awkward points: maximum/minimum split a tie 0.5/0.5, pow's gradients are 0 rather than
 // NaN where the exponent is 0 or the base is 0.
 #pragma once
 #include <algorithm>
 #include <cmath>
 #include <type_traits>
+#include <utility>
 
 #include "metagrad/backend/binary.hpp"
 #include "metagrad/backend/compare.hpp"
@@ -166,6 +167,95 @@ Tensor<T> pow(std::type_identity_t<T> s, const Tensor<T>& x) {
                 [base](const TangentContext<T>& c) {
                   const auto dx = mul(mul(c.tangent(0), c.output()), T(std::log(base)));
                   return base == T(0) ? where(ge(c.input(0), T(0)), T(0), dx) : dx;
+                });
+}
+
+// ---- bias_share ----
+
+namespace detail {
+/// bias_share's ε: it keeps the share defined where x and y are both 0 (b then splits evenly).
+template <Floating T>
+inline constexpr T bias_share_eps = T(1e-20);
+
+/// The partial derivatives in x and in y of q = sign(x)(|y| + ε)/D², D = |x| + |y| + 2ε, the
+/// factor bias_share_backward multiplies h by: ∂q/∂x = −2 sign(x)²(|y| + ε)/D³ and
+/// ∂q/∂y = sign(x) sign(y)(|x| − |y|)/D³. Composed of ops, since only the second and higher
+/// orders need them.
+template <Floating T>
+std::pair<Tensor<T>, Tensor<T>> bias_share_backward_partials(const Tensor<T>& x, const Tensor<T>& y) {
+  constexpr T eps = bias_share_eps<T>;
+  const auto ax = abs(x), ay = abs(y);
+  const auto d = add(add(ax, ay), T(2) * eps);
+  const auto d3 = mul(square(d), d);
+  const auto sx = sign(x);
+  return {div(mul(square(sx), mul(add(ay, eps), T(-2))), d3), div(mul(mul(sx, sign(y)), sub(ax, ay)), d3)};
+}
+}  // namespace detail
+
+/// h·sign(x)(|y| + ε)/(|x| + |y| + 2ε)²: the gradient of bias_share(x, y, b) in x is
+/// bias_share_backward(g·b, x, y), and in y it is bias_share_backward(−g·b, y, x). bias_share's
+/// fused first-order backward kernel, an op of its own so that it differentiates again. h, x and y
+/// have one shape.
+template <Floating T>
+Tensor<T> bias_share_backward(const Tensor<T>& h, const Tensor<T>& x, const Tensor<T>& y) {
+  check(h.shape() == x.shape() && x.shape() == y.shape(), "bias_share_backward", "h ", h.shape(), ", x ", x.shape(),
+        " and y ", y.shape(), " must have one shape");
+  return record("bias_share_backward", backend::bias_share_backward(h, x, y, detail::bias_share_eps<T>), {h, x, y},
+                [](const Tensor<T>& g, BackwardContext<T>& c) {
+                  const auto &h = c.input(0), &x = c.input(1), &y = c.input(2);
+                  // Linear in h: its gradient is the op itself.
+                  if (c.wants(0)) c.set(0, bias_share_backward(g, x, y));
+                  if (c.wants(1) || c.wants(2)) {
+                    const auto [qx, qy] = detail::bias_share_backward_partials(x, y);
+                    const auto gh = mul(g, h);
+                    if (c.wants(1)) c.set(1, mul(gh, qx));
+                    if (c.wants(2)) c.set(2, mul(gh, qy));
+                  }
+                },
+                [](const TangentContext<T>& c) {
+                  const auto &h = c.input(0), &x = c.input(1), &y = c.input(2);
+                  const Shape& out = c.output_shape();
+                  Tensor<T> dh, dxy;
+                  if (c.has_tangent(0)) dh = bias_share_backward(c.tangent(0), x, y);
+                  if (c.has_tangent(1) || c.has_tangent(2)) {
+                    const auto [qx, qy] = detail::bias_share_backward_partials(x, y);
+                    const Tensor<T> tx = c.has_tangent(1) ? mul(c.tangent(1), qx) : Tensor<T>();
+                    const Tensor<T> ty = c.has_tangent(2) ? mul(c.tangent(2), qy) : Tensor<T>();
+                    dxy = mul(h, detail::add_terms(tx, ty, out));
+                  }
+                  return detail::add_terms(dh, dxy, out);
+                });
+}
+
+/// b's share in the ratio |x| : |y|, element-wise: b·(|x| + ε)/(|x| + |y| + 2ε), ε = 1e-20.
+/// Contextual decomposition splits an affine layer's bias this way between the relevant part x and
+/// the irrelevant part y; bias_share(x, y, b) + bias_share(y, x, b) = b up to rounding. One pass
+/// where the composed form takes ten, and its result bit for bit. x and y have one shape; b
+/// broadcasts to it.
+template <Floating T>
+Tensor<T> bias_share(const Tensor<T>& x, const Tensor<T>& y, const Tensor<T>& b) {
+  check(x.shape() == y.shape(), "bias_share", "x ", x.shape(), " and y ", y.shape(), " must have one shape");
+  check(broadcast_shapes(x.shape(), b.shape(), "bias_share") == x.shape(), "bias_share", "b of shape ", b.shape(),
+        " does not broadcast to the shape of x ", x.shape());
+  return record("bias_share", backend::bias_share(x, y, b, detail::bias_share_eps<T>), {x, y, b},
+                [](const Tensor<T>& g, BackwardContext<T>& c) {
+                  const auto &x = c.input(0), &y = c.input(1), &b = c.input(2);
+                  // Linear in b: g's share is its gradient.
+                  if (c.wants(2)) c.set(2, sum_to(bias_share(x, y, g), b.shape()));
+                  if (c.wants(0) || c.wants(1)) {
+                    const auto h = mul(g, b);
+                    if (c.wants(0)) c.set(0, bias_share_backward(h, x, y));
+                    if (c.wants(1)) c.set(1, bias_share_backward(neg(h), y, x));
+                  }
+                },
+                [](const TangentContext<T>& c) {
+                  const auto &x = c.input(0), &y = c.input(1), &b = c.input(2);
+                  const Shape& out = c.output_shape();
+                  Tensor<T> db, dx, dy;
+                  if (c.has_tangent(2)) db = bias_share(x, y, c.tangent(2));
+                  if (c.has_tangent(0)) dx = bias_share_backward(mul(c.tangent(0), b), x, y);
+                  if (c.has_tangent(1)) dy = bias_share_backward(neg(mul(c.tangent(1), b)), y, x);
+                  return detail::add_terms(detail::add_terms(db, dx, out), dy, out);
                 });
 }
 

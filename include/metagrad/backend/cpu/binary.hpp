@@ -113,6 +113,26 @@ Tensor<T> gelu_backward(const Tensor<T>& g, const Tensor<T>& x, bool tanh_approx
              : map_binary_same_shape(g, x, [](const auto& gv, const auto& xv) { return gv * gelu_grad(xv); });
 }
 
+// ---- contextual decomposition's bias split ----
+/// b·(|x| + eps)/(|x| + |y| + 2 eps), b broadcast to x's shape. The operations are those of the
+/// composed ops in their order, so the result is theirs bit for bit.
+template <Floating T>
+Tensor<T> bias_share(const Tensor<T>& x, const Tensor<T>& y, const Tensor<T>& b, T eps) {
+  return map_ternary(x, y, b, x.shape(), [eps](const auto& xv, const auto& yv, const auto& bv) {
+    return bv * ((xv.abs() + eps) / ((xv.abs() + yv.abs()) + T(2) * eps));
+  });
+}
+/// h·sign(x)(|y| + eps)/(|x| + |y| + 2 eps)², operands of one shape. sign(x) as two packet
+/// compares: Eigen 3.4's sign() is a scalar call per element.
+template <Floating T>
+Tensor<T> bias_share_backward(const Tensor<T>& h, const Tensor<T>& x, const Tensor<T>& y, T eps) {
+  return map_ternary(h, x, y, x.shape(), [eps](const auto& hv, const auto& xv, const auto& yv) {
+    const auto d = (xv.abs() + yv.abs()) + T(2) * eps;
+    const auto sign_x = compare<Compare::gt>(xv, T(0)) - compare<Compare::lt>(xv, T(0));
+    return hv * sign_x * (yv.abs() + eps) / (d * d);
+  });
+}
+
 // ---- pointwise losses ----
 namespace detail {
 /// The element-wise term of loss K as a functor over Eigen array expressions.
