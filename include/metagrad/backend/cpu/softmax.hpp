@@ -99,6 +99,14 @@ ShiftedExpSum<BlockRow<T>> shifted_exp_sum(const T* in, std::int64_t n, std::int
   return r;
 }
 
+/// out = softmax of the contiguous row `in` (which may be out itself: the ops are coefficient-wise):
+/// the one normalisation softmax_dim and softmax_last_with_bias share, so equal rows give equal bits.
+template <class In, class T>
+void softmax_row(const Eigen::ArrayBase<In>& in, ArrayMap<T>& out) {
+  out = exp0(in - stable_shift(in.maxCoeff()));
+  out /= out.sum();
+}
+
 }  // namespace detail
 
 enum class SoftmaxKind { softmax, log_softmax };
@@ -118,8 +126,7 @@ Tensor<T> softmax_dim(const Tensor<T>& x, int dim) {
         const ConstArrayMap<T> in(px + r * n, n);
         ArrayMap<T> o(po + r * n, n);
         if constexpr (Kind == SoftmaxKind::softmax) {
-          o = exp0(in - detail::stable_shift(in.maxCoeff()));
-          o /= o.sum();
+          detail::softmax_row(in, o);
         } else {
           const auto s = detail::shifted_exp_sum(in);
           o = (in - s.shift) - std::log(s.sum);
@@ -165,8 +172,7 @@ Tensor<T> softmax_last_with_bias(const Tensor<T>& x, const Tensor<T>& bias) {
     const ConstArrayMap<T> in(px + off[1], n);
     if (bias_varies) o = in + ConstArrayMap<T>(pb + off[0], n);
     else o = in + pb[off[0]];
-    o = exp0(o - detail::stable_shift(o.maxCoeff()));
-    o /= o.sum();
+    detail::softmax_row(o, o);
   });
   return out;
 }
