@@ -71,6 +71,8 @@ struct Config {
   double teacher_lr = 1e-3;
   double student_lr = 0.5;
   int max_epochs = 150, patience = 20;
+  // Epochs every student runs before its patience may stop it (0: none; see StudentFitOptions).
+  int min_epochs = 0;
   std::int64_t batch = 32;
   double meta_lr = 5e-4;
   std::int64_t unroll_steps = 1;
@@ -89,7 +91,7 @@ struct Config {
       "students, and from scratch stays at chance";
 
   Json json() const {
-    return {{"seeds", seeds},
+    Json j = {{"seeds", seeds},
             {"ns", ns},
             {"conditions", conditions},
             {"teacher_and_student",
@@ -112,6 +114,9 @@ struct Config {
                                                         {"epochs", pretrain_epochs}}
                                                   : Json("from scratch")},
             {"threads", threads}};
+    // Only when set, so that the runs made before the option existed keep their fingerprint.
+    if (min_epochs > 0) j["student_min_epochs"] = min_epochs;
+    return j;
   }
 };
 
@@ -136,6 +141,8 @@ inline void add_options(CLI::App& app, Config& cfg) {
   app.add_option("--student-lr", cfg.student_lr, "the student's SGD learning rate")->check(CLI::PositiveNumber);
   app.add_option("--max-epochs", cfg.max_epochs, "student epochs at most")->check(CLI::PositiveNumber);
   app.add_option("--patience", cfg.patience, "early-stopping patience (epochs)")->check(CLI::PositiveNumber);
+  app.add_option("--min-epochs", cfg.min_epochs, "epochs every student runs before its patience may stop it")
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--meta-lr", cfg.meta_lr, "AdamW learning rate of the teacher explainer")->check(CLI::PositiveNumber);
   app.add_option("--unroll-steps", cfg.unroll_steps, "K student steps unrolled per meta step")->check(CLI::PositiveNumber);
   app.add_option("--pretrain-epochs", cfg.pretrain_epochs,
@@ -426,6 +433,7 @@ int run_experiment(const Task& task, const Config& cfg, const CommonOptions& com
         }
         ml::StudentFitOptions fo{.max_epochs = cfg.max_epochs,
                                  .patience = cfg.patience,
+                                 .min_epochs = cfg.min_epochs,
                                  .batch_size = cfg.batch,
                                  .seed = seed,
                                  .smat = {.beta = beta, .student_lr = cfg.student_lr, .unroll_steps = cfg.unroll_steps},

@@ -395,6 +395,42 @@ TEST_CASE("smat: meta steps find the informative teacher head and help the stude
   CHECK(learned.best_valid_simulability >= fixed.best_valid_simulability + 0.03);
 }
 
+TEST_CASE("smat: fit_student stops after patience epochs without a better valid simulability, never before min_epochs") {
+  // A student whose lr is too small to change a prediction: its valid simulability is that of
+  // epoch 1 forever, so only the stopping rule decides how long it trains.
+  constexpr std::int64_t F = 6;
+  Generator gen(4);
+  // Labels 0 for the first half of the rows, 1 for the rest.
+  const auto halves = [](std::int64_t n) {
+    auto y = IndexTensor::empty(Shape{n});
+    for (std::int64_t i = 0; i < n; ++i) y.fresh_data()[i] = i < n / 2 ? 0 : 1;
+    return y;
+  };
+  const data::Dataset<D> train{rand<D>(Shape{16, F}, gen), halves(16), {}};
+  const data::Dataset<D> valid{rand<D>(Shape{12, F}, gen), halves(12), {}};
+  const auto epochs_run = [&](int patience, int min_epochs) {
+    Generator init(5);
+    LinearStudent model(F, init);
+    NoParameters none;
+    Student<D, LinearStudent, NoParameters, LinearForward> student(model, none, {});
+    StudentFitOptions o{.max_epochs = 20, .patience = patience, .min_epochs = min_epochs, .batch_size = 8,
+                        .smat = {.beta = 0.0, .student_lr = 1e-12}};
+    const auto r = fit_student<D>(student, train, valid, {}, o);
+    CHECK(r.best_epoch == 1);
+    return r.epochs_run;
+  };
+  CHECK(epochs_run(3, 0) == 4);
+  CHECK(epochs_run(3, 9) == 9);
+  CHECK(epochs_run(3, 2) == 4);   // patience ends it later than min_epochs would
+  CHECK(epochs_run(30, 0) == 20);  // max_epochs ends it first
+  Generator init(5);
+  LinearStudent model(F, init);
+  NoParameters none;
+  Student<D, LinearStudent, NoParameters, LinearForward> student(model, none, {});
+  METAGRAD_CHECK_ERROR(fit_student<D>(student, train, valid, {}, {.max_epochs = 5, .min_epochs = 6}), "fit_student",
+                       "min_epochs 6", "max_epochs (5)");
+}
+
 TEST_CASE("smat: the model-generic static explainers on a tiny ViT's patches") {
   Generator gen(21);
   nn::VisionTransformerConfig c{.image_size = 4, .channels = 1, .patch = 2};

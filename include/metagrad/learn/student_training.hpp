@@ -2,7 +2,7 @@
 // Training a student to simulate a teacher (SMaT's static_teacher and learnable_teacher setups):
 // SGD epochs over the student set, whose labels are the teacher's predictions, with the teacher's
 // explanation as extra supervision (β > 0), and early stopping on validation simulability with a
-// patience; the best epoch's student is restored at the end. With a learnable teacher explainer,
+// patience (after at least min_epochs); the best epoch's student is restored at the end. With a learnable teacher explainer,
 // every student step is also a SMaT meta step (learn/smat.hpp), whose validation batches cycle
 // through the student-valid split; the explainer's state at the best epoch is restored too.
 #pragma once
@@ -26,6 +26,9 @@ using TeacherExplanationFn = std::function<Tensor<T>(std::span<const std::int64_
 struct StudentFitOptions {
   int max_epochs = 50;
   int patience = 10;             // epochs without a better valid simulability before stopping
+  // Epochs that always run, whatever the patience: a student whose valid simulability sits on an
+  // early plateau (the teacher's majority class, say) is not stopped there. 0: none.
+  int min_epochs = 0;
   std::int64_t batch_size = 32;
   std::uint64_t seed = 0;
   SmatOptions smat{};            // beta and the student's SGD (used by every condition)
@@ -61,6 +64,8 @@ StudentFitResult fit_student(S& student, const D& train, const D& valid, const T
   check(options.max_epochs >= 1 && options.patience >= 1 && options.batch_size >= 1, op,
         "needs max_epochs, patience and batch_size >= 1, got ", options.max_epochs, ", ", options.patience, " and ",
         options.batch_size);
+  check(options.min_epochs >= 0 && options.min_epochs <= options.max_epochs, op, "min_epochs ", options.min_epochs,
+        " must be between 0 and max_epochs (", options.max_epochs, ")");
   check_smat_options(options.smat, op);
   check(options.smat.beta == 0 || teacher_explanation, op, "beta ", options.smat.beta,
         " needs the teacher's explanations");
@@ -160,7 +165,7 @@ StudentFitResult fit_student(S& student, const D& train, const D& valid, const T
       result.best_epoch = epoch;
       best_student.take(model);
       if (meta) best_explainer->take(*teacher_explainer);
-    } else if (epoch - result.best_epoch >= options.patience) {
+    } else if (epoch >= options.min_epochs && epoch - result.best_epoch >= options.patience) {
       break;
     }
   }
