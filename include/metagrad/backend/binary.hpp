@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
-// Backend facade, element-wise binary family: arithmetic with NumPy broadcasting to `out`, and
-// the fused first-order backward kernels of the activations. See dispatch.hpp.
+// Backend facade, element-wise binary family: arithmetic with NumPy broadcasting to `out`, the
+// fused first-order backward kernels of the activations, and contextual decomposition's bias share
+// with its backward. See dispatch.hpp.
 #pragma once
 #include "metagrad/backend/cpu/binary.hpp"
 #include "metagrad/backend/dispatch.hpp"

@@ -101,11 +101,10 @@ Decomposition<T> cd_layer(nn::Layer<T>& layer, const Decomposition<T>& in) {
   if (auto* l = dynamic_cast<nn::BatchNorm<T>*>(&layer)) {
     check(!l->is_training(), "contextual_decomposition",
           "BatchNorm must be in evaluation mode (its batch statistics would mix the parts); call eval()");
-    // In evaluation BatchNorm is per-channel affine, a·x + c: c = BN(0), a·rel = BN(rel) − c.
+    // In evaluation BatchNorm is per-channel affine, a·x + c: c = BN(0), a·rel = BN(rel) − c, and c
+    // splits between the parts like a layer's bias.
     const auto c = l->forward(zeros_like(in.rel));
-    const auto r = sub(l->forward(in.rel), c), i = sub(l->forward(in.irrel), c);
-    const auto rel = add(r, bias_share(r, i, c));
-    return {rel, sub(l->forward(in.total()), rel)};
+    return detail::split_bias(sub(l->forward(in.rel), c), sub(l->forward(in.irrel), c), c);
   }
   if (dynamic_cast<nn::Tanh<T>*>(&layer)) return detail::split_monotone(in, [](const Tensor<T>& t) { return tanh(t); });
   if (dynamic_cast<nn::Sigmoid<T>*>(&layer))

@@ -2,8 +2,8 @@
 // Training a student to simulate a teacher (SMaT's static_teacher and learnable_teacher setups):
 // SGD epochs over the student set, whose labels are the teacher's predictions, with the teacher's
 // explanation as extra supervision (β > 0), and early stopping on validation simulability with a
-// patience (after at least min_epochs); the best epoch's student is restored at the end. With a learnable teacher explainer,
-// every student step is also a SMaT meta step (learn/smat.hpp), whose validation batches cycle
+// patience (after at least min_epochs); the best epoch's student is restored at the end. With a
+// learnable teacher explainer, every student step is also a SMaT meta step (learn/smat.hpp), whose validation batches cycle
 // through the student-valid split; the explainer's state at the best epoch is restored too.
 #pragma once
 #include <memory>

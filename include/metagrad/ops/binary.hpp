@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Binary element-wise ops with NumPy broadcasting: pow, maximum, minimum and where, with scalar
-// forms, and contextual decomposition's bias_share. (add, sub, mul, div live in arithmetic.hpp.) Gradients follow PyTorch's conventions at
-// the awkward points: maximum/minimum split a tie 0.5/0.5, pow's gradients are 0 rather than
+// forms, and contextual decomposition's bias_share. (add, sub, mul, div live in arithmetic.hpp.)
+// Gradients follow PyTorch's conventions at the awkward points: maximum/minimum split a tie 0.5/0.5, pow's gradients are 0 rather than
 // NaN where the exponent is 0 or the base is 0.
 #pragma once
 #include <algorithm>
